@@ -1,0 +1,396 @@
+// Package config holds the exporter's YAML schema, its defaults and strict validation with file:line errors.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	// ConsumerGroup is the SLS consumer group every replica joins.
+	ConsumerGroup string `yaml:"consumer_group"`
+	// ConsumerName identifies this replica in the group. Empty means
+	// "<hostname>:<listen port>" (see DefaultConsumerName).
+	ConsumerName string `yaml:"consumer_name"`
+	// CursorStart is where a group with no checkpoint starts: begin, end or a time.
+	CursorStart string `yaml:"cursor_start"`
+
+	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"` // whole seconds
+	ConsumerTimeout   time.Duration `yaml:"consumer_timeout"`   // whole seconds; the group's timeout
+	FetchInterval     time.Duration `yaml:"fetch_interval"`
+	CommitInterval    time.Duration `yaml:"commit_interval"`
+	MaxFetchGroups    int           `yaml:"max_fetch_log_groups"`
+	LagInterval       time.Duration `yaml:"lag_interval"`
+	RequestTimeout    time.Duration `yaml:"request_timeout"`
+	RetryTimeout      time.Duration `yaml:"retry_timeout"`
+	SampleMaxLength   int           `yaml:"sample_max_length"`
+
+	Credentials Credentials `yaml:"credentials"`
+	Regions     []Region    `yaml:"regions"`
+	Rules       []Rule      `yaml:"rules"`
+	Canary      Canary      `yaml:"canary"`
+
+	// cursorStartTime is CursorStart parsed, when it is a time.
+	cursorStartTime time.Time
+}
+
+// Credentials is an AccessKey pair, optionally with an STS token.
+type Credentials struct {
+	AccessKeyID         string `yaml:"access_key_id"`
+	AccessKeySecret     Secret `yaml:"access_key_secret"`
+	AccessKeySecretFile string `yaml:"access_key_secret_file"`
+	SecurityToken       Secret `yaml:"security_token"`
+}
+
+// Region is one SLS region endpoint and the projects read through it.
+type Region struct {
+	Name        string       `yaml:"name"`
+	Endpoint    string       `yaml:"endpoint"`
+	ProxyURL    string       `yaml:"proxy_url"`
+	Credentials *Credentials `yaml:"credentials"`
+	Projects    []Project    `yaml:"projects"`
+}
+
+// Project lists the logstores read in one project.
+type Project struct {
+	Name      string   `yaml:"name"`
+	Logstores []string `yaml:"logstores"`
+}
+
+// Rule counts logs whose Field (or any field, for "*") matches Regex.
+type Rule struct {
+	Name  string `yaml:"name"`
+	Field string `yaml:"field"`
+	Regex string `yaml:"regex"`
+}
+
+// Canary writes a tagged log into each logstore every Interval and measures
+// how long it takes to be counted. Off by default: it needs write permission.
+type Canary struct {
+	Enabled  bool          `yaml:"enabled"`
+	Interval time.Duration `yaml:"interval"`
+}
+
+// FullTextField is the Rule.Field that matches any field.
+const FullTextField = "*"
+
+// Defaults are tuned for a monitor: the SDK's 20 s heartbeat and 60 s
+// failover are too slow when alerts must fire within seconds.
+var Defaults = Config{
+	ConsumerGroup:     "keyword-monitor",
+	CursorStart:       "end",
+	HeartbeatInterval: 2 * time.Second,
+	ConsumerTimeout:   8 * time.Second,
+	FetchInterval:     200 * time.Millisecond,
+	CommitInterval:    5 * time.Second,
+	MaxFetchGroups:    1000,
+	LagInterval:       5 * time.Second,
+	RequestTimeout:    30 * time.Second,
+	RetryTimeout:      10 * time.Second,
+	SampleMaxLength:   200,
+	Canary:            Canary{Interval: 10 * time.Second},
+}
+
+// Error is a configuration problem, located in the file when possible.
+type Error struct {
+	File string
+	Line int
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	switch {
+	case e.File != "" && e.Line > 0:
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	case e.File != "":
+		return fmt.Sprintf("%s: %s", e.File, e.Msg)
+	}
+	return e.Msg
+}
+
+// Load reads and validates a configuration file.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(data, path)
+}
+
+var yamlLineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+
+// Parse decodes YAML strictly (unknown keys are errors), applies defaults and
+// validates. file names the source in errors.
+func Parse(data []byte, file string) (*Config, error) {
+	cfg := Defaults
+	cfg.Canary = Defaults.Canary
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return nil, yamlError(file, err)
+	}
+	var root yaml.Node
+	_ = yaml.Unmarshal(data, &root)
+	if err := cfg.validate(&root); err != nil {
+		if e, ok := err.(*Error); ok {
+			e.File = file
+		}
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// yamlError turns yaml's "line N: msg" errors into file:line errors.
+func yamlError(file string, err error) error {
+	var typeErr *yaml.TypeError
+	if errors.As(err, &typeErr) && len(typeErr.Errors) > 0 {
+		var msgs []string
+		line := 0
+		for _, e := range typeErr.Errors {
+			if m := yamlLineRE.FindStringSubmatch(e); m != nil {
+				if line == 0 {
+					fmt.Sscan(m[1], &line)
+				}
+				msgs = append(msgs, "line "+m[1]+": "+m[2])
+			} else {
+				msgs = append(msgs, e)
+			}
+		}
+		if len(msgs) == 1 {
+			_, msg, _ := strings.Cut(msgs[0], ": ")
+			return &Error{File: file, Line: line, Msg: msg}
+		}
+		return &Error{File: file, Line: line, Msg: strings.Join(msgs, "; ")}
+	}
+	if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
+		var line int
+		fmt.Sscan(m[1], &line)
+		return &Error{File: file, Line: line, Msg: m[2]}
+	}
+	return &Error{File: file, Msg: err.Error()}
+}
+
+// CursorStartTime is the parsed cursor_start when it is a time (zero otherwise).
+func (c *Config) CursorStartTime() time.Time { return c.cursorStartTime }
+
+var (
+	nameRE      = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{1,127}$`)
+	ruleNameRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_:.-]*$`)
+	endpointRE  = regexp.MustCompile(`^(?:https?://)?[A-Za-z0-9.-]+(?::\d+)?$`)
+	regionFromE = regexp.MustCompile(`^(?:https?://)?([a-z0-9-]+?)(?:-intranet|-vpc|-share)?\.(?:log|sls)\.aliyuncs\.com(?::\d+)?$`)
+)
+
+// cursorTimeLayouts are the accepted forms of a cursor_start time.
+var cursorTimeLayouts = []string{time.RFC3339, "2006-01-02 15:04:05", "2006-01-02T15:04:05"}
+
+func (c *Config) validate(root *yaml.Node) error {
+	at := func(path string, format string, args ...any) *Error {
+		return &Error{Line: lineOf(root, path), Msg: fmt.Sprintf(format, args...)}
+	}
+	if !nameRE.MatchString(c.ConsumerGroup) {
+		return at("consumer_group", "consumer_group %q must be 2-128 lowercase letters, digits, '-' or '_'", c.ConsumerGroup)
+	}
+	switch c.CursorStart {
+	case "begin", "end":
+	default:
+		parsed := false
+		for _, layout := range cursorTimeLayouts {
+			if t, err := time.ParseInLocation(layout, c.CursorStart, time.Local); err == nil {
+				c.cursorStartTime, parsed = t, true
+				break
+			}
+		}
+		if !parsed {
+			return at("cursor_start", "cursor_start %q must be begin, end, an RFC 3339 time or \"2006-01-02 15:04:05\"", c.CursorStart)
+		}
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+		min time.Duration
+		sec bool
+	}{
+		{"heartbeat_interval", c.HeartbeatInterval, time.Second, true},
+		{"consumer_timeout", c.ConsumerTimeout, time.Second, true},
+		{"fetch_interval", c.FetchInterval, 10 * time.Millisecond, false},
+		{"commit_interval", c.CommitInterval, 100 * time.Millisecond, false},
+		{"lag_interval", c.LagInterval, 100 * time.Millisecond, false},
+		{"request_timeout", c.RequestTimeout, time.Second, false},
+		{"retry_timeout", c.RetryTimeout, time.Second, false},
+	} {
+		if d.v < d.min {
+			return at(d.key, "%s must be at least %s, got %s", d.key, d.min, d.v)
+		}
+		if d.sec && d.v%time.Second != 0 {
+			return at(d.key, "%s must be whole seconds (the SDK's unit), got %s", d.key, d.v)
+		}
+	}
+	if c.ConsumerTimeout < 2*c.HeartbeatInterval {
+		return at("consumer_timeout", "consumer_timeout (%s) must be at least twice heartbeat_interval (%s)", c.ConsumerTimeout, c.HeartbeatInterval)
+	}
+	if c.MaxFetchGroups < 1 || c.MaxFetchGroups > 1000 {
+		return at("max_fetch_log_groups", "max_fetch_log_groups must be 1..1000, got %d", c.MaxFetchGroups)
+	}
+	if c.SampleMaxLength < 16 || c.SampleMaxLength > 4096 {
+		return at("sample_max_length", "sample_max_length must be 16..4096, got %d", c.SampleMaxLength)
+	}
+	if c.Canary.Interval < time.Second {
+		return at("canary.interval", "canary.interval must be at least 1s, got %s", c.Canary.Interval)
+	}
+	if err := c.Credentials.validate(); err != nil {
+		return at("credentials", "credentials: %v", err)
+	}
+	if len(c.Regions) == 0 {
+		return at("regions", "at least one region is required")
+	}
+	seenTargets := map[string]string{}
+	for i := range c.Regions {
+		r := &c.Regions[i]
+		path := fmt.Sprintf("regions[%d]", i)
+		if !endpointRE.MatchString(r.Endpoint) {
+			return at(path+".endpoint", "regions[%d]: endpoint %q must be a host name or IP with optional port and http(s):// prefix", i, r.Endpoint)
+		}
+		if r.Name == "" {
+			r.Name = RegionFromEndpoint(r.Endpoint)
+		}
+		if r.ProxyURL != "" {
+			u, err := url.Parse(r.ProxyURL)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return at(path+".proxy_url", "region %s: proxy_url %q must be an http(s) URL", r.Name, r.ProxyURL)
+			}
+		}
+		if r.Credentials != nil {
+			if err := r.Credentials.validate(); err != nil {
+				return at(path+".credentials", "region %s: credentials: %v", r.Name, err)
+			}
+		}
+		if len(r.Projects) == 0 {
+			return at(path, "region %s: at least one project is required", r.Name)
+		}
+		for j, p := range r.Projects {
+			ppath := fmt.Sprintf("%s.projects[%d]", path, j)
+			if !nameRE.MatchString(p.Name) {
+				return at(ppath+".name", "region %s: project name %q is invalid", r.Name, p.Name)
+			}
+			if len(p.Logstores) == 0 {
+				return at(ppath+".logstores", "region %s project %s: at least one logstore is required", r.Name, p.Name)
+			}
+			for k, l := range p.Logstores {
+				if !nameRE.MatchString(l) {
+					return at(fmt.Sprintf("%s.logstores[%d]", ppath, k), "region %s project %s: logstore name %q is invalid", r.Name, p.Name, l)
+				}
+				key := r.Name + "/" + p.Name + "/" + l
+				if prev, ok := seenTargets[key]; ok {
+					return at(fmt.Sprintf("%s.logstores[%d]", ppath, k), "logstore %s is listed twice (first at %s)", key, prev)
+				}
+				seenTargets[key] = fmt.Sprintf("%s.logstores[%d]", ppath, k)
+			}
+		}
+		if _, err := c.credentialsFor(r); err != nil {
+			return at(path, "region %s: %v", r.Name, err)
+		}
+	}
+	if len(c.Rules) == 0 {
+		return at("rules", "at least one rule is required")
+	}
+	ruleNames := map[string]bool{}
+	for i, rule := range c.Rules {
+		path := fmt.Sprintf("rules[%d]", i)
+		if !ruleNameRE.MatchString(rule.Name) {
+			return at(path+".name", "rules[%d]: name %q must start with a letter or '_' and hold only letters, digits, '_', ':', '.', '-'", i, rule.Name)
+		}
+		if ruleNames[rule.Name] {
+			return at(path+".name", "rule %s is defined twice", rule.Name)
+		}
+		ruleNames[rule.Name] = true
+		if rule.Field == "" {
+			return at(path+".field", "rule %s: field is required (a field name, or \"*\" for any field)", rule.Name)
+		}
+		if _, err := regexp.Compile(rule.Regex); err != nil || rule.Regex == "" {
+			if err == nil {
+				err = errors.New("regex is empty")
+			}
+			return at(path+".regex", "rule %s: invalid regex %q: %v", rule.Name, rule.Regex, err)
+		}
+	}
+	return nil
+}
+
+// RegionFromEndpoint derives a region label: "cn-hangzhou" from
+// cn-hangzhou.log.aliyuncs.com (or -intranet/-vpc variants), otherwise the
+// endpoint's host and port.
+func RegionFromEndpoint(endpoint string) string {
+	if m := regionFromE.FindStringSubmatch(endpoint); m != nil {
+		return m[1]
+	}
+	host := strings.TrimPrefix(strings.TrimPrefix(endpoint, "https://"), "http://")
+	return host
+}
+
+// IsIPEndpoint reports whether an endpoint is an IP literal, which the
+// exporter dials directly instead of resolving <project>.<endpoint>.
+func IsIPEndpoint(endpoint string) bool {
+	host := strings.TrimPrefix(strings.TrimPrefix(endpoint, "https://"), "http://")
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return net.ParseIP(host) != nil
+}
+
+// lineOf returns the line of a dotted path such as "rules[2].regex" in the
+// YAML tree, falling back to the nearest existing parent (0 if none).
+func lineOf(root *yaml.Node, path string) int {
+	if root == nil || len(root.Content) == 0 {
+		return 0
+	}
+	node := root.Content[0]
+	line := node.Line
+	for _, part := range strings.Split(path, ".") {
+		key, index := part, -1
+		if i := strings.IndexByte(part, '['); i >= 0 {
+			key = part[:i]
+			fmt.Sscanf(part[i:], "[%d]", &index)
+		}
+		next := mappingValue(node, key)
+		if next == nil {
+			return line
+		}
+		line, node = next.Line, next
+		if index >= 0 {
+			if node.Kind != yaml.SequenceNode || index >= len(node.Content) {
+				return line
+			}
+			node = node.Content[index]
+			line = node.Line
+		}
+	}
+	return line
+}
+
+func mappingValue(node *yaml.Node, key string) *yaml.Node {
+	if node.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(node.Content); i += 2 {
+		if node.Content[i].Value == key {
+			if node.Content[i+1].Kind == yaml.ScalarNode {
+				return node.Content[i+1]
+			}
+			v := *node.Content[i+1]
+			v.Line = node.Content[i].Line
+			return &v
+		}
+	}
+	return nil
+}
