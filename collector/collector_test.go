@@ -1,0 +1,83 @@
+// Golden exposition of consumer state, the last-match info metric and series created at zero.
+package collector
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+type fixedStates []LogstoreState
+
+func (f fixedStates) LogstoreStates() []LogstoreState { return f }
+
+var hz = Target{Region: "cn-hangzhou", Project: "project1", Logstore: "logstore1"}
+
+func TestStateAndLastMatchExposition(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := New(reg)
+	m.SetStateSource(fixedStates{
+		{Target: hz, Up: true, ReadwriteShards: 4, Held: []ShardState{{ID: 0, LagSeconds: 0}, {ID: 3, LagSeconds: 12}}},
+		{Target: Target{"cn-beijing", "project2", "logstore2"}, Up: false, ReadwriteShards: -1},
+	})
+	rule := RuleLabels{Name: "http_5xx", Field: "status"}
+	m.RecordLastMatch(hz, rule, "status=500 path=/a", 100)
+	m.RecordLastMatch(hz, rule, "status=502 path=/newer", 200)
+	m.RecordLastMatch(hz, rule, "status=503 path=/older", 150) // older than the kept one: ignored
+
+	want := `
+# HELP sls_consumer_lag_seconds Receive time of the shard's newest log group minus that of the first group not yet consumed; 0 when caught up.
+# TYPE sls_consumer_lag_seconds gauge
+sls_consumer_lag_seconds{logstore="logstore1",project="project1",region="cn-hangzhou",shard="0"} 0
+sls_consumer_lag_seconds{logstore="logstore1",project="project1",region="cn-hangzhou",shard="3"} 12
+# HELP sls_consumer_shards_held Shards of the logstore this replica consumes; sum over replicas below sls_logstore_shards means unowned shards.
+# TYPE sls_consumer_shards_held gauge
+sls_consumer_shards_held{logstore="logstore1",project="project1",region="cn-hangzhou"} 2
+sls_consumer_shards_held{logstore="logstore2",project="project2",region="cn-beijing"} 0
+# HELP sls_keyword_last_match_info The newest log (by log time) that matched the rule, rendered as sorted key=value pairs in the sample label.
+# TYPE sls_keyword_last_match_info gauge
+sls_keyword_last_match_info{field="status",logstore="logstore1",project="project1",region="cn-hangzhou",rule="http_5xx",sample="status=502 path=/newer"} 1
+# HELP sls_keyword_last_match_timestamp_seconds Log time of the newest log that matched the rule.
+# TYPE sls_keyword_last_match_timestamp_seconds gauge
+sls_keyword_last_match_timestamp_seconds{field="status",logstore="logstore1",project="project1",region="cn-hangzhou",rule="http_5xx"} 200
+# HELP sls_logstore_shards Readwrite shards of the logstore.
+# TYPE sls_logstore_shards gauge
+sls_logstore_shards{logstore="logstore1",project="project1",region="cn-hangzhou"} 4
+# HELP sls_up Whether the logstore's consumer can reach SLS: logstore found, AccessKey accepted, last heartbeat succeeded.
+# TYPE sls_up gauge
+sls_up{logstore="logstore1",project="project1",region="cn-hangzhou"} 1
+sls_up{logstore="logstore2",project="project2",region="cn-beijing"} 0
+`
+	names := []string{"sls_consumer_lag_seconds", "sls_consumer_shards_held", "sls_keyword_last_match_info",
+		"sls_keyword_last_match_timestamp_seconds", "sls_logstore_shards", "sls_up"}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), names...); err != nil {
+		t.Fatal(err)
+	}
+	if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) > 0 {
+		t.Fatalf("lint: %v %v", err, problems)
+	}
+}
+
+func TestShardCountersStartAtZeroAndForgetRules(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := New(reg)
+	rules := []RuleLabels{{"http_5xx", "status"}, {"oom", "*"}}
+	sc := m.ShardCounters(hz, 2, rules)
+	sc.Matches[1].Add(3)
+	if n := testutil.CollectAndCount(m.matches); n != 2 {
+		t.Fatalf("%d match series, want 2 (both created at 0)", n)
+	}
+	if v := testutil.ToFloat64(m.matches.WithLabelValues("cn-hangzhou", "project1", "logstore1", "2", "*", "oom")); v != 3 {
+		t.Fatalf("oom = %v, want 3", v)
+	}
+	m.RecordLastMatch(hz, rules[0], "s", 1)
+	m.ForgetRules(rules[1:])
+	if n := testutil.CollectAndCount(m.matches); n != 1 {
+		t.Fatalf("%d match series after forgetting http_5xx, want 1", n)
+	}
+	if n := testutil.CollectAndCount(m.lastMatch); n != 0 {
+		t.Fatalf("%d last-match series after forgetting http_5xx, want 0", n)
+	}
+}

@@ -1,0 +1,160 @@
+// Package collector turns matches and consumer state into Prometheus metrics; it knows nothing of the SDK.
+package collector
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+)
+
+const namespace = "sls"
+
+// Target names one logstore by its metric labels.
+type Target struct {
+	Region   string
+	Project  string
+	Logstore string
+}
+
+// RuleLabels are a rule's labels on match metrics.
+type RuleLabels struct {
+	Name  string
+	Field string
+}
+
+var (
+	targetLabels = []string{"region", "project", "logstore"}
+	shardLabels  = []string{"region", "project", "logstore", "shard"}
+)
+
+// Metrics holds every metric family the exporter exposes.
+type Metrics struct {
+	matches *prometheus.CounterVec
+	logs    *prometheus.CounterVec
+	bytes   *prometheus.CounterVec
+	errors  *prometheus.CounterVec
+
+	lastMatch *lastMatchCollector
+
+	canaryLatency *prometheus.GaugeVec
+
+	reloadSuccess   prometheus.Gauge
+	reloadTimestamp prometheus.Gauge
+
+	state *stateCollector
+}
+
+// New creates the metric families and registers them, a consumer-state
+// collector (fed once SetStateSource is called) and build info on reg.
+func New(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		matches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "keyword_matches_total",
+			Help: "Logs whose field matched the rule's regex (field \"*\": any field).",
+		}, []string{"region", "project", "logstore", "shard", "field", "rule"}),
+		logs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "consumer_logs_total",
+			Help: "Logs read from the shard.",
+		}, shardLabels),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "consumer_bytes_total",
+			Help: "Raw (uncompressed protobuf) bytes read from the shard.",
+		}, shardLabels),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "consumer_errors_total",
+			Help: "Failed SLS calls and processing errors by operation and SLS error code.",
+		}, []string{"region", "project", "logstore", "operation", "code"}),
+		lastMatch: newLastMatchCollector(),
+		canaryLatency: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "canary_latency_seconds",
+			Help: "Delay from writing the last canary log to counting it.",
+		}, targetLabels),
+		reloadSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "sls_keyword_exporter", Name: "config_last_reload_successful",
+			Help: "Whether the last configuration reload succeeded.",
+		}),
+		reloadTimestamp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "sls_keyword_exporter", Name: "config_last_reload_success_timestamp_seconds",
+			Help: "Timestamp of the last successful configuration reload.",
+		}),
+		state: &stateCollector{},
+	}
+	reg.MustRegister(m.matches, m.logs, m.bytes, m.errors, m.lastMatch, m.canaryLatency,
+		m.reloadSuccess, m.reloadTimestamp, m.state, versioncollector.NewCollector("sls_keyword_exporter"))
+	return m
+}
+
+// SetStateSource sets where consumer health is read at scrape time.
+func (m *Metrics) SetStateSource(source StateSource) { m.state.source.Store(&source) }
+
+// ShardCounters are one shard's counters, resolved once so the match loop
+// does no label lookups.
+type ShardCounters struct {
+	Matches []prometheus.Counter // indexed like the rules given to ShardCounters
+	Logs    prometheus.Counter
+	Bytes   prometheus.Counter
+}
+
+// ShardCounters returns a shard's counters for rules, creating every series
+// at 0 so that the first match is visible to rate() and increase().
+func (m *Metrics) ShardCounters(t Target, shard int, rules []RuleLabels) *ShardCounters {
+	id := strconv.Itoa(shard)
+	sc := &ShardCounters{
+		Matches: make([]prometheus.Counter, len(rules)),
+		Logs:    m.logs.WithLabelValues(t.Region, t.Project, t.Logstore, id),
+		Bytes:   m.bytes.WithLabelValues(t.Region, t.Project, t.Logstore, id),
+	}
+	for i, r := range rules {
+		sc.Matches[i] = m.matches.WithLabelValues(t.Region, t.Project, t.Logstore, id, r.Field, r.Name)
+	}
+	return sc
+}
+
+// ForgetRules drops every series of rules no longer configured.
+func (m *Metrics) ForgetRules(keep []RuleLabels) {
+	kept := map[RuleLabels]bool{}
+	for _, r := range keep {
+		kept[r] = true
+	}
+	m.lastMatch.retain(func(k lastMatchKey) bool { return kept[RuleLabels{k.rule, k.field}] })
+	// CounterVec cannot list its children; collect the label sets it exposes.
+	ch := make(chan prometheus.Metric, 64)
+	go func() { m.matches.Collect(ch); close(ch) }()
+	var gone []prometheus.Labels
+	for metric := range ch {
+		labels := labelsOf(metric)
+		if !kept[RuleLabels{labels["rule"], labels["field"]}] {
+			gone = append(gone, prometheus.Labels{"rule": labels["rule"], "field": labels["field"]})
+		}
+	}
+	for _, l := range gone {
+		m.matches.DeletePartialMatch(l)
+	}
+}
+
+// CountError counts a failed operation on a target.
+func (m *Metrics) CountError(t Target, operation, code string) {
+	m.errors.WithLabelValues(t.Region, t.Project, t.Logstore, operation, code).Inc()
+}
+
+// RecordLastMatch keeps sample as the last match of (target, field, rule)
+// unless a newer one (by log time) is already held.
+func (m *Metrics) RecordLastMatch(t Target, r RuleLabels, sample string, logTime float64) {
+	m.lastMatch.record(lastMatchKey{t, r.Field, r.Name}, sample, logTime)
+}
+
+// SetCanaryLatency records a canary's write-to-count delay.
+func (m *Metrics) SetCanaryLatency(t Target, seconds float64) {
+	m.canaryLatency.WithLabelValues(t.Region, t.Project, t.Logstore).Set(seconds)
+}
+
+// SetReloadResult records the outcome of loading the configuration.
+func (m *Metrics) SetReloadResult(ok bool, at float64) {
+	if ok {
+		m.reloadSuccess.Set(1)
+		m.reloadTimestamp.Set(at)
+		return
+	}
+	m.reloadSuccess.Set(0)
+}
