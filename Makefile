@@ -11,21 +11,24 @@ LDFLAGS   := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(R
              -X $(VERSION_PKG).Branch=$(BRANCH) -X $(VERSION_PKG).BuildUser=$(shell id -un)@$(shell hostname) \
              -X $(VERSION_PKG).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
 
-.PHONY: all build slsemu test test-go style vet lint bench fuzz demo clean
+.PHONY: all build sls_keyword_exporter slsemu test test-go style vet lint bench fuzz demo clean
 
 all: lint build test
 
-build: slsemu
+build: sls_keyword_exporter slsemu
+
+sls_keyword_exporter:
+	$(GO) build -ldflags "$(LDFLAGS)" -o sls_keyword_exporter .
 
 slsemu:
 	$(GO) build -ldflags "$(LDFLAGS)" -o slsemu ./cmd/slsemu
 
-# The whole suite with the race detector; binaries are built first because
-# some tests run them as separate processes.
+# The whole suite with the race detector. -count=1: the e2e tests build and run
+# the binaries themselves, which go test's cache cannot see.
 test: lint build test-go
 
 test-go:
-	$(GO) test -race -timeout 14m ./...
+	$(GO) test -race -count=1 -timeout 14m ./...
 
 style:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -45,9 +48,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzPutLogsBody -fuzztime $(FUZZTIME) ./pkg/slsemu/
 	$(GO) test -run '^$$' -fuzz FuzzRequestParsing -fuzztime $(FUZZTIME) ./pkg/slsemu/
 
-# The emulator's demo world with generated traffic.
+# The exporter on the emulator's demo world with generated traffic.
 demo: build
-	./slsemu --web.listen-address=127.0.0.1:9880
+	./scripts/demo.sh
 
 clean:
 	rm -f slsemu sls_keyword_exporter
