@@ -59,7 +59,7 @@ func TestLoadGoodConfig(t *testing.T) {
 
 func TestRegionFromEndpoint(t *testing.T) {
 	for endpoint, want := range map[string]string{
-		"cn-hangzhou.log.aliyuncs.com":                 "cn-hangzhou",
+		"cn-hangzhou.log.aliyuncs.com":                  "cn-hangzhou",
 		"https://cn-shanghai-intranet.log.aliyuncs.com": "cn-shanghai",
 		"ap-southeast-1.sls.aliyuncs.com":               "ap-southeast-1",
 		"127.0.0.1:9880":                                "127.0.0.1:9880",

@@ -23,18 +23,18 @@ type sdkEvent struct {
 // operation that failed. The library retries these itself and reports them
 // nowhere else.
 var sdkFailures = map[string]string{
-	"shard pull logs failed, occur sls error":                          "PullLogs",
-	"unknown error when pull log":                                      "PullLogs",
-	"send heartbeat error":                                             "HeartBeat",
-	"failed to save checkpoint":                                        "UpdateCheckpoint",
-	"failed to flush checkpoint when shutting down":                    "UpdateCheckpoint",
-	"shard Get checkpoint gets errors, starts to try again":            "GetCheckpoint",
-	"get beginCursor error":                                            "GetCursor",
-	"get endCursor error":                                              "GetCursor",
-	"get specialCursor error":                                          "GetCursor",
-	"get specialCursor for endCursor error":                            "GetCursor",
+	"shard pull logs failed, occur sls error":               "PullLogs",
+	"unknown error when pull log":                           "PullLogs",
+	"send heartbeat error":                                  "HeartBeat",
+	"failed to save checkpoint":                             "UpdateCheckpoint",
+	"failed to flush checkpoint when shutting down":         "UpdateCheckpoint",
+	"shard Get checkpoint gets errors, starts to try again": "GetCheckpoint",
+	"get beginCursor error":                                 "GetCursor",
+	"get endCursor error":                                   "GetCursor",
+	"get specialCursor error":                               "GetCursor",
+	"get specialCursor for endCursor error":                 "GetCursor",
 	"possibly failed to create or update consumer group, please check worker run log": "CreateConsumerGroup",
-	"process func returns an error":                                    "Process",
+	"process func returns an error": "Process",
 }
 
 // NewKitLogger returns a go-kit logger (as the SDK's sls.Logger and

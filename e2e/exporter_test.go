@@ -169,7 +169,10 @@ func TestReloadEndpointAndSIGHUP(t *testing.T) {
 	p := start(t, nil, "sls_keyword_exporter", "--config.file="+cfgFile, "--web.listen-address="+addr)
 	base := "http://" + addr
 	waitHTTP(t, base+"/-/ready", 15*time.Second)
-	reloadOK := func() float64 { m, _ := scrape(t, base+"/metrics"); return value(m, "sls_keyword_exporter_config_last_reload_successful", "") }
+	reloadOK := func() float64 {
+		m, _ := scrape(t, base+"/metrics")
+		return value(m, "sls_keyword_exporter_config_last_reload_successful", "")
+	}
 
 	if resp, _ := http.Get(base + "/-/reload"); resp == nil || resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Fatalf("GET /-/reload: %v", resp)
