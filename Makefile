@@ -11,7 +11,7 @@ LDFLAGS   := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(R
              -X $(VERSION_PKG).Branch=$(BRANCH) -X $(VERSION_PKG).BuildUser=$(shell id -un)@$(shell hostname) \
              -X $(VERSION_PKG).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
 
-.PHONY: all build sls_keyword_exporter slsemu test test-go style vet lint bench fuzz demo clean
+.PHONY: all build sls_keyword_exporter slsemu test test-go test-rules style vet lint bench bench-latency fuzz dashboards demo clean
 
 all: lint build test
 
@@ -25,10 +25,17 @@ slsemu:
 
 # The whole suite with the race detector. -count=1: the e2e tests build and run
 # the binaries themselves, which go test's cache cannot see.
-test: lint build test-go
+test: lint build test-rules test-go
 
 test-go:
 	$(GO) test -race -count=1 -timeout 14m ./...
+
+# Alert rules, their unit tests, and the shipped Prometheus and Alertmanager examples.
+test-rules:
+	$(PROMTOOL) check rules alerts.rules.yml
+	$(PROMTOOL) test rules tests/alerts_test.yml
+	$(PROMTOOL) check config examples/prometheus.yml
+	amtool check-config examples/alertmanager.yml
 
 style:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -39,9 +46,17 @@ vet:
 
 lint: style vet
 
-# Benchmarks print throughput figures; they are not pass/fail.
+# Benchmarks print figures; they are not pass/fail.
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 3s ./...
+	$(GO) test -run '^$$' -bench . -benchtime 3s ./pkg/... ./consumer/... ./match/...
+
+# Log-to-alert latency through emulator, exporter, Prometheus and Alertmanager (about a minute).
+bench-latency:
+	$(GO) test -run '^$$' -bench BenchmarkLogToAlert -benchtime 1x ./e2e/
+
+# Regenerate the committed Grafana dashboard (a test fails when it is stale).
+dashboards:
+	$(GO) run ./dashboards/gen
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzSplice -fuzztime $(FUZZTIME) ./pkg/slsemu/
