@@ -2,12 +2,10 @@
 package consumer_test
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"github.com/sls-keyword-exporter/sls_keyword_exporter/collector"
 	"github.com/sls-keyword-exporter/sls_keyword_exporter/config"
 	"github.com/sls-keyword-exporter/sls_keyword_exporter/consumer"
+	"github.com/sls-keyword-exporter/sls_keyword_exporter/internal/testkit"
 	"github.com/sls-keyword-exporter/sls_keyword_exporter/pkg/slsemu"
 )
 
@@ -147,35 +146,17 @@ func mustParse(t testing.TB, yamlText string) *config.Config {
 	return cfg
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
-
 // exporter is the exporter's consumer side on its own registry.
 type exporter struct {
 	reg     *prometheus.Registry
 	metrics *collector.Metrics
 	manager *consumer.Manager
-	logs    *syncBuffer
+	logs    *testkit.SyncBuffer
 }
 
 func startExporter(t testing.TB, cfg *config.Config) *exporter {
 	t.Helper()
-	e := &exporter{reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	e := &exporter{reg: prometheus.NewRegistry(), logs: &testkit.SyncBuffer{}}
 	logger := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.metrics = collector.New(e.reg)
 	e.manager = consumer.NewManager(logger, e.metrics, 10*time.Second)
@@ -246,17 +227,6 @@ func hasLabels(key string, subset []string) bool {
 	return true
 }
 
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // writer puts logs into a logstore shard through the real SDK.
 type writer struct {
 	t      testing.TB
@@ -282,12 +252,7 @@ func (w *writer) put(project, logstore string, shard int, logs ...*sls.Log) {
 	}
 }
 
-func newLog(at time.Time, kv ...string) *sls.Log {
-	sec := uint32(at.Unix())
-	l := &sls.Log{Time: &sec}
-	for i := 0; i+1 < len(kv); i += 2 {
-		k, v := kv[i], kv[i+1]
-		l.Contents = append(l.Contents, &sls.LogContent{Key: &k, Value: &v})
-	}
-	return l
-}
+var (
+	waitFor = testkit.WaitFor
+	newLog  = testkit.Log
+)

@@ -23,6 +23,9 @@ type Manager struct {
 
 	rules atomic.Pointer[compiledRules] // read by every processor
 
+	// applyMu serialises Apply and Stop; mu guards the fields below and is
+	// never held while targets stop, so scrapes go on during a reload.
+	applyMu  sync.Mutex
 	mu       sync.Mutex
 	settings Settings
 	targets  map[string]*target
@@ -83,8 +86,8 @@ func (m *Manager) Apply(cfg *config.Config, settings Settings) error {
 		labels[i] = collector.RuleLabels{Name: r.Name, Field: r.Field}
 	}
 
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.applyMu.Lock()
+	defer m.applyMu.Unlock()
 	m.rules.Store(&compiledRules{set: set, labels: labels})
 	m.metrics.ForgetRules(labels)
 
@@ -92,6 +95,7 @@ func (m *Manager) Apply(cfg *config.Config, settings Settings) error {
 	for _, t := range cfg.Targets() {
 		desired[t.Key()] = t
 	}
+	m.mu.Lock()
 	restartAll := settings != m.settings
 	m.settings = settings
 	var stopping []*target
@@ -101,7 +105,13 @@ func (m *Manager) Apply(cfg *config.Config, settings Settings) error {
 			delete(m.targets, key)
 		}
 	}
+	m.mu.Unlock()
+	// A replacement joins the group under the same consumer name, so the old
+	// target must be gone first.
 	m.stopAll(stopping)
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	for key, want := range desired {
 		if _, running := m.targets[key]; running {
 			continue
@@ -128,13 +138,15 @@ func (m *Manager) stopAll(targets []*target) {
 
 // Stop stops every target, flushing checkpoints, each within the stop timeout.
 func (m *Manager) Stop() {
+	m.applyMu.Lock()
+	defer m.applyMu.Unlock()
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	targets := make([]*target, 0, len(m.targets))
 	for key, t := range m.targets {
 		targets = append(targets, t)
 		delete(m.targets, key)
 	}
+	m.mu.Unlock()
 	m.stopAll(targets)
 }
 

@@ -75,28 +75,10 @@ func TestSeedEnvironmentAloneStartsAWorkingExporter(t *testing.T) {
 	}
 }
 
-// exporterConfig reads project1/logstore1 through the emulator binary.
-func exporterConfig(emu, consumerName, extra string) string {
-	return fmt.Sprintf(`consumer_group: restart-cg
-consumer_name: %s
-cursor_start: begin
-heartbeat_interval: 1s
-consumer_timeout: 3s
-commit_interval: 1s
-credentials:
-  access_key_id: %s
-  access_key_secret: %s
-regions:
-  - endpoint: cn-hangzhou.log.aliyuncs.com
-    proxy_url: %s
-    projects:
-      - name: project1
-        logstores: [logstore1]
-rules:
-  - name: http_5xx
-    field: status
-    regex: '^5\d{2}$'
-%s`, consumerName, testAK, testSecret, emu, extra)
+// exporterConfig reads project1/logstore1 with the http_5xx rule and extraRules.
+func exporterConfig(emu, consumerName, extraRules string) string {
+	settings := "consumer_group: restart-cg\nconsumer_name: " + consumerName + "\ncursor_start: begin\ncommit_interval: 1s\n"
+	return logstore1Config(emu, settings, "  - name: http_5xx\n    field: status\n    regex: '^5\\d{2}$'\n"+extraRules)
 }
 
 func TestSignalsFlushCheckpointsAndCrashesRecountAtMostOneCommitInterval(t *testing.T) {

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,6 +22,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/sls-keyword-exporter/sls_keyword_exporter/internal/testkit"
 )
 
 // binDir holds the binaries built once for the package.
@@ -105,25 +106,8 @@ func writeFile(t testing.TB, name, content string) string {
 type proc struct {
 	name string
 	cmd  *exec.Cmd
-	out  *lockedBuffer
+	out  *testkit.SyncBuffer
 	done chan struct{}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // start runs a binary (from binDir when not an absolute path) until the test ends.
@@ -135,7 +119,7 @@ func start(t testing.TB, env []string, name string, args ...string) *proc {
 	}
 	cmd := exec.Command(path, args...)
 	cmd.Env = append(os.Environ(), env...)
-	p := &proc{name: filepath.Base(name), cmd: cmd, out: &lockedBuffer{}, done: make(chan struct{})}
+	p := &proc{name: filepath.Base(name), cmd: cmd, out: &testkit.SyncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -269,15 +253,22 @@ func sum(families map[string]*dto.MetricFamily, name string, subset ...string) f
 	return total
 }
 
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+// logstore1Config is an exporter config reading project1/logstore1 through
+// the emulator at emu, with settings (top-level YAML lines) and rules (list items).
+func logstore1Config(emu, settings, rules string) string {
+	return settings + fmt.Sprintf(`heartbeat_interval: 1s
+consumer_timeout: 3s
+credentials:
+  access_key_id: %s
+  access_key_secret: %s
+regions:
+  - endpoint: cn-hangzhou.log.aliyuncs.com
+    proxy_url: %s
+    projects:
+      - name: project1
+        logstores: [logstore1]
+rules:
+`, testAK, testSecret, emu) + rules
 }
 
 // sdkClient talks to the emulator binary through it as HTTP proxy.
@@ -322,3 +313,5 @@ func runCmd(timeout time.Duration, name string, args ...string) (string, error) 
 	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
 	return string(out), err
 }
+
+var waitFor = testkit.WaitFor

@@ -23,21 +23,7 @@ func latencyExporterConfig(emu string) string {
 	for i := range latencyProbes {
 		fmt.Fprintf(&rules, "  - name: probe_%02d\n    field: probe\n    regex: '^%02d$'\n", i, i)
 	}
-	return fmt.Sprintf(`consumer_group: latency-cg
-cursor_start: end
-heartbeat_interval: 1s
-consumer_timeout: 3s
-credentials:
-  access_key_id: %s
-  access_key_secret: %s
-regions:
-  - endpoint: cn-hangzhou.log.aliyuncs.com
-    proxy_url: %s
-    projects:
-      - name: project1
-        logstores: [logstore1]
-rules:
-%s`, testAK, testSecret, emu, rules.String())
+	return logstore1Config(emu, "consumer_group: latency-cg\ncursor_start: end\n", rules.String())
 }
 
 func BenchmarkLogToAlert(b *testing.B) {

@@ -13,6 +13,7 @@ import (
 	"github.com/go-kit/log"
 
 	"github.com/sls-keyword-exporter/sls_keyword_exporter/internal/sdkpatch"
+	"github.com/sls-keyword-exporter/sls_keyword_exporter/internal/testkit"
 	"github.com/sls-keyword-exporter/sls_keyword_exporter/pkg/slsemu"
 )
 
@@ -75,16 +76,6 @@ func putSeqLogs(t testing.TB, c sls.ClientInterface, project, logstore string, f
 			t.Fatalf("PostLogStoreLogs: %v", err)
 		}
 	}
-}
-
-func newLog(at time.Time, kv ...string) *sls.Log {
-	sec := uint32(at.Unix())
-	l := &sls.Log{Time: &sec}
-	for i := 0; i+1 < len(kv); i += 2 {
-		k, v := kv[i], kv[i+1]
-		l.Contents = append(l.Contents, &sls.LogContent{Key: &k, Value: &v})
-	}
-	return l
 }
 
 func field(l *sls.Log, key string) string {
@@ -162,18 +153,11 @@ func startWorker(srv *slsemu.Server, logstore, group, consumer string, got *deli
 	return w
 }
 
-// waitFor polls cond every 50ms until it holds or timeout passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func describeHeld(st slsemu.GroupState) string {
 	return fmt.Sprintf("%v", st.HeldShards())
 }
+
+var (
+	waitFor = testkit.WaitFor
+	newLog  = testkit.Log
+)
