@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -160,7 +161,7 @@ func yamlError(file string, err error) error {
 		for _, e := range typeErr.Errors {
 			if m := yamlLineRE.FindStringSubmatch(e); m != nil {
 				if line == 0 {
-					fmt.Sscan(m[1], &line)
+					line, _ = strconv.Atoi(m[1]) // m[1] is digits
 				}
 				msgs = append(msgs, "line "+m[1]+": "+m[2])
 			} else {
@@ -174,8 +175,7 @@ func yamlError(file string, err error) error {
 		return &Error{File: file, Line: line, Msg: strings.Join(msgs, "; ")}
 	}
 	if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
-		var line int
-		fmt.Sscan(m[1], &line)
+		line, _ := strconv.Atoi(m[1]) // m[1] is digits
 		return &Error{File: file, Line: line, Msg: m[2]}
 	}
 	return &Error{File: file, Msg: err.Error()}
@@ -358,9 +358,11 @@ func lineOf(root *yaml.Node, path string) int {
 	line := node.Line
 	for _, part := range strings.Split(path, ".") {
 		key, index := part, -1
-		if i := strings.IndexByte(part, '['); i >= 0 {
+		if i := strings.IndexByte(part, '['); i >= 0 && strings.HasSuffix(part, "]") {
 			key = part[:i]
-			fmt.Sscanf(part[i:], "[%d]", &index)
+			if n, err := strconv.Atoi(part[i+1 : len(part)-1]); err == nil {
+				index = n
+			}
 		}
 		next := mappingValue(node, key)
 		if next == nil {

@@ -3,7 +3,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -304,14 +303,6 @@ func repeat(s string, n int) []string {
 		out[i] = s
 	}
 	return out
-}
-
-// runCmd runs a command with a timeout and returns its combined output.
-func runCmd(timeout time.Duration, name string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
-	return string(out), err
 }
 
 var waitFor = testkit.WaitFor

@@ -2,7 +2,6 @@
 package slsemu_test
 
 import (
-	"fmt"
 	"strconv"
 	"sync"
 	"testing"
@@ -151,10 +150,6 @@ func startWorker(srv *slsemu.Server, logstore, group, consumer string, got *deli
 	}
 	w.Start()
 	return w
-}
-
-func describeHeld(st slsemu.GroupState) string {
-	return fmt.Sprintf("%v", st.HeldShards())
 }
 
 var (
