@@ -64,16 +64,6 @@ func seedWorld() *slsemu.World {
 	return w
 }
 
-func startEmulator(t testing.TB, w *slsemu.World) *slsemu.Server {
-	t.Helper()
-	srv, err := slsemu.Start(w)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	return srv
-}
-
 // seedConfigYAML configures the seed topology through the emulator as proxy,
 // with timings short enough for tests.
 func seedConfigYAML(proxyURL, rules string) string {
@@ -253,6 +243,7 @@ func (w *writer) put(project, logstore string, shard int, logs ...*sls.Log) {
 }
 
 var (
-	waitFor = testkit.WaitFor
-	newLog  = testkit.Log
+	waitFor       = testkit.WaitFor
+	newLog        = testkit.Log
+	startEmulator = testkit.StartEmulator
 )

@@ -1,4 +1,4 @@
-// Package testkit holds helpers shared by the tests of several packages: polling, a safe log sink, SDK logs.
+// Package testkit holds helpers shared by the tests of several packages: polling, a safe log sink, SDK logs, an emulator.
 package testkit
 
 import (
@@ -8,6 +8,8 @@ import (
 	"time"
 
 	sls "github.com/aliyun/aliyun-log-go-sdk"
+
+	"github.com/sls-keyword-exporter/sls_keyword_exporter/pkg/slsemu"
 )
 
 // WaitFor polls cond every 50ms until it holds, failing the test after timeout.
@@ -49,4 +51,15 @@ func Log(at time.Time, kv ...string) *sls.Log {
 		l.Contents = append(l.Contents, &sls.LogContent{Key: &k, Value: &v})
 	}
 	return l
+}
+
+// StartEmulator serves world on a free loopback port until the test ends.
+func StartEmulator(t testing.TB, world *slsemu.World) *slsemu.Server {
+	t.Helper()
+	srv, err := slsemu.Start(world)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	return srv
 }

@@ -43,16 +43,6 @@ func testWorld() *slsemu.World {
 	}
 }
 
-func startEmulator(t testing.TB, w *slsemu.World) *slsemu.Server {
-	t.Helper()
-	srv, err := slsemu.Start(w)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	return srv
-}
-
 // newClient returns an SDK client for a region endpoint, dialing the emulator.
 func newClient(srv *slsemu.Server, endpoint, ak, secret string) sls.ClientInterface {
 	c := sls.CreateNormalInterface(endpoint, ak, secret, "")
@@ -153,6 +143,7 @@ func startWorker(srv *slsemu.Server, logstore, group, consumer string, got *deli
 }
 
 var (
-	waitFor = testkit.WaitFor
-	newLog  = testkit.Log
+	waitFor       = testkit.WaitFor
+	newLog        = testkit.Log
+	startEmulator = testkit.StartEmulator
 )
