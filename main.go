@@ -161,7 +161,7 @@ func run() int {
 	}
 }
 
-// defaultConsumerName is "<hostname>:<port>": stable across restarts of the
+// defaultConsumerName is "<hostname>-<port>": stable across restarts of the
 // same instance (it resumes its shards at once instead of waiting for the
 // group timeout) and unique among processes on one host.
 func defaultConsumerName(listenAddresses []string) string {
@@ -175,5 +175,5 @@ func defaultConsumerName(listenAddresses []string) string {
 			port = p
 		}
 	}
-	return host + ":" + port
+	return host + "-" + port
 }

@@ -22,7 +22,7 @@ type Config struct {
 	// ConsumerGroup is the SLS consumer group every replica joins.
 	ConsumerGroup string `yaml:"consumer_group"`
 	// ConsumerName identifies this replica in the group. Empty means
-	// "<hostname>:<listen port>" (see DefaultConsumerName).
+	// "<hostname>-<listen port>", chosen in main.go.
 	ConsumerName string `yaml:"consumer_name"`
 	// CursorStart is where a group with no checkpoint starts: begin, end or a time.
 	CursorStart string `yaml:"cursor_start"`
