@@ -3,11 +3,14 @@ package slsemu_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -243,5 +246,109 @@ func TestReachableAsProxyAndByIPLiteral(t *testing.T) {
 	projects, err := sls.CreateNormalInterface(srv.Addr, testAK, testSecret, "").ListProject()
 	if err != nil || len(projects) != 2 {
 		t.Fatalf("ListProject on the bare address: %v %v", projects, err)
+	}
+}
+
+func TestLogstoreAndConsumerGroupLifecycle(t *testing.T) {
+	srv := startEmulator(t, testWorld())
+	c := newClient(srv, testHost, testAK, testSecret)
+	if err := c.CreateLogStore("proj", "fresh", 7, 3, false, 0); err != nil {
+		t.Fatal(err)
+	}
+	err := c.CreateLogStore("proj", "fresh", 7, 3, false, 0)
+	wantSLSError(t, "duplicate logstore", err, 400, "LogStoreAlreadyExist")
+	names, err := c.ListLogStore("proj")
+	if err != nil || strings.Join(names, ",") != "four,fresh,two" {
+		t.Fatalf("ListLogStore = %v, %v", names, err)
+	}
+	ls, err := c.GetLogStore("proj", "fresh")
+	if err != nil || ls.Name != "fresh" || ls.ShardCount != 3 || ls.TTL != 7 || !ls.AppendMeta {
+		t.Fatalf("GetLogStore = %+v, %v", ls, err)
+	}
+	if shards, err := c.ListShards("proj", "fresh"); err != nil || len(shards) != 3 ||
+		shards[0].InclusiveBeginKey != "00000000000000000000000000000000" || shards[2].ExclusiveBeginKey != "ffffffffffffffffffffffffffffffff" {
+		t.Fatalf("ListShards = %v, %v", shards, err)
+	}
+
+	if err := c.CreateConsumerGroup("proj", "fresh", sls.ConsumerGroup{ConsumerGroupName: "cg", Timeout: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.UpdateConsumerGroup("proj", "fresh", sls.ConsumerGroup{ConsumerGroupName: "cg", Timeout: 9, InOrder: true}); err != nil {
+		t.Fatal(err)
+	}
+	groups, err := c.ListConsumerGroup("proj", "fresh")
+	if err != nil || len(groups) != 1 || *groups[0] != (sls.ConsumerGroup{ConsumerGroupName: "cg", Timeout: 9, InOrder: true}) {
+		t.Fatalf("ListConsumerGroup = %v, %v", groups, err)
+	}
+	err = c.UpdateConsumerGroup("proj", "fresh", sls.ConsumerGroup{ConsumerGroupName: "nope", Timeout: 9})
+	wantSLSError(t, "update unknown group", err, 404, "ConsumerGroupNotExist")
+	if err := c.DeleteConsumerGroup("proj", "fresh", "cg"); err != nil {
+		t.Fatal(err)
+	}
+	if groups, _ := c.ListConsumerGroup("proj", "fresh"); len(groups) != 0 {
+		t.Fatalf("groups after delete: %v", groups)
+	}
+
+	if err := c.DeleteLogStore("proj", "fresh"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.GetLogStore("proj", "fresh")
+	wantSLSError(t, "deleted logstore", err, 404, "LogStoreNotExist")
+}
+
+// pythonStyleRequest signs as the Python SDK does: V1 over Date, then adds
+// x-log-date (unsigned) and sends Host <project>.127.0.0.1 without a port.
+func pythonStyleRequest(t *testing.T, srv *slsemu.Server, method, uri string, body []byte) *http.Response {
+	t.Helper()
+	headers := map[string]string{
+		"x-log-apiversion": "0.6.0",
+		"Date":             time.Now().UTC().Format(http.TimeFormat),
+	}
+	var signBody []byte
+	if len(body) > 0 {
+		headers["Content-Type"] = "application/json"
+		signBody = body
+	} else {
+		headers["x-log-bodyrawsize"] = "0"
+	}
+	if err := sls.NewSignerV1(testAK, testSecret).Sign(method, uri, headers, signBody); err != nil {
+		t.Fatal(err)
+	}
+	headers["x-log-date"] = headers["Date"]
+	req, _ := http.NewRequest(method, "http://"+srv.Addr+uri, strings.NewReader(string(body)))
+	req.Host = "proj.127.0.0.1"
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+func TestPythonSDKConventions(t *testing.T) {
+	srv := startEmulator(t, testWorld())
+	c := newClient(srv, testHost, testAK, testSecret)
+	if err := c.CreateConsumerGroup("proj", "two", sls.ConsumerGroup{ConsumerGroupName: "py", Timeout: 20}); err != nil {
+		t.Fatal(err)
+	}
+	if resp := pythonStyleRequest(t, srv, http.MethodPost, "/logstores/two/consumergroups/py?type=heartbeat&consumer=py-1", []byte("[]")); resp.StatusCode != 200 {
+		t.Fatalf("python heartbeat: %d", resp.StatusCode)
+	}
+	begin, _ := c.GetCursor("proj", "two", 0, "begin")
+	cp := fmt.Sprintf(`{"shard": 0, "checkpoint": %q}`, begin)
+	if resp := pythonStyleRequest(t, srv, http.MethodPost, "/logstores/two/consumergroups/py?type=checkpoint&consumer=py-1&forceSuccess=True", []byte(cp)); resp.StatusCode != 200 {
+		t.Fatalf("python checkpoint with forceSuccess=True: %d", resp.StatusCode)
+	}
+	resp := pythonStyleRequest(t, srv, http.MethodGet, "/logstores/two/consumergroups/py?shard=0", nil)
+	var cps []slsemu.Checkpoint
+	if err := json.NewDecoder(resp.Body).Decode(&cps); err != nil || len(cps) != 1 || cps[0].Checkpoint != begin || cps[0].Consumer != "py-1" {
+		t.Fatalf("python GetCheckpoint?shard=0: %+v %v", cps, err)
+	}
+	resp = pythonStyleRequest(t, srv, http.MethodGet, "/logstores/two/shards/0?type=log&cursor="+url.QueryEscape(begin)+"&count=10", nil)
+	if resp.StatusCode != 200 || resp.Header.Get("X-Log-Cursor") != begin || resp.Header.Get("X-Log-Count") != "0" {
+		t.Fatalf("python pull type=log: %d cursor %q count %q", resp.StatusCode, resp.Header.Get("X-Log-Cursor"), resp.Header.Get("X-Log-Count"))
 	}
 }
