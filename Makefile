@@ -8,7 +8,7 @@ REVISION  := $(shell git rev-parse --verify -q HEAD 2>/dev/null || echo unknown)
 BRANCH    := $(shell git symbolic-ref --short -q HEAD 2>/dev/null || echo unknown)
 VERSION_PKG := github.com/prometheus/common/version
 LDFLAGS   := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION) \
-             -X $(VERSION_PKG).Branch=$(BRANCH) -X $(VERSION_PKG).BuildUser=$(shell id -un)@$(shell hostname) \
+             -X $(VERSION_PKG).Branch=$(BRANCH) -X $(VERSION_PKG).BuildUser=$(shell id -un)@$(shell uname -n) \
              -X $(VERSION_PKG).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
 
 .PHONY: all build sls_keyword_exporter slsemu test test-go test-rules style vet lint bench bench-latency fuzz dashboards demo clean
