@@ -135,7 +135,6 @@ var yamlLineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 // validates. file names the source in errors.
 func Parse(data []byte, file string) (*Config, error) {
 	cfg := Defaults
-	cfg.Canary = Defaults.Canary
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {

@@ -14,10 +14,10 @@ import (
 // implement the same two methods without the SDK's per-log allocations.
 type batch interface {
 	// eachLog calls fn for every log in order. fields holds the log's
-	// contents first (contentLen of them), then the group's metadata as
-	// __topic__, __source__ and __tag__:<key>. fields is reused between
-	// calls; logTime is seconds since the epoch with the nanosecond part.
-	eachLog(fn func(ref logRef, fields []match.Field, contentLen int, logTime float64))
+	// contents, then the group's metadata as __topic__, __source__ and
+	// __tag__:<key>. fields is reused between calls; logTime is seconds
+	// since the epoch with the nanosecond part.
+	eachLog(fn func(ref logRef, fields []match.Field, logTime float64))
 	// contents returns a log's contents again, for rendering a sample.
 	contents(ref logRef, dst []match.Field) []match.Field
 	// logCount and rawBytes size the batch for the read counters.
@@ -28,13 +28,20 @@ type batch interface {
 // logRef locates a log inside its batch.
 type logRef struct{ group, log int }
 
-// sdkBatch adapts the consumer library's decoded LogGroupList.
+// sdkBatch adapts the consumer library's decoded LogGroupList. Its buffers
+// are kept between batches of a shard, so the match loop allocates nothing.
 type sdkBatch struct {
 	list    *sls.LogGroupList
-	scratch []match.Field
+	scratch []match.Field // one log's fields
+	meta    []match.Field // the current group's metadata fields
+	tagKeys []byte        // "__tag__:<key>" of the current group's tags
 }
 
-func newSDKBatch(list *sls.LogGroupList) *sdkBatch { return &sdkBatch{list: list} }
+// reset points the batch at a new list, keeping its buffers.
+func (b *sdkBatch) reset(list *sls.LogGroupList) *sdkBatch {
+	b.list = list
+	return b
+}
 
 // bytesOf views a string's bytes without copying; the matcher only reads them.
 func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
@@ -44,30 +51,45 @@ var (
 	sourceKey = []byte("__source__")
 )
 
-func (b *sdkBatch) eachLog(fn func(ref logRef, fields []match.Field, contentLen int, logTime float64)) {
+const tagPrefix = "__tag__:"
+
+func (b *sdkBatch) eachLog(fn func(ref logRef, fields []match.Field, logTime float64)) {
 	for gi, g := range b.list.LogGroups {
-		// Group metadata is the same for every log of the group.
-		var meta []match.Field
-		if g.Topic != nil && *g.Topic != "" {
-			meta = append(meta, match.Field{Key: topicKey, Value: bytesOf(*g.Topic)})
-		}
-		if g.Source != nil && *g.Source != "" {
-			meta = append(meta, match.Field{Key: sourceKey, Value: bytesOf(*g.Source)})
-		}
-		for _, tag := range g.LogTags {
-			meta = append(meta, match.Field{Key: []byte("__tag__:" + tag.GetKey()), Value: bytesOf(tag.GetValue())})
-		}
+		b.groupMeta(g)
 		for li, l := range g.Logs {
-			fields := b.contents(logRef{gi, li}, b.scratch[:0])
-			n := len(fields)
-			fields = append(fields, meta...)
+			fields := append(b.contents(logRef{gi, li}, b.scratch[:0]), b.meta...)
 			b.scratch = fields
 			t := float64(l.GetTime())
 			if l.TimeNs != nil {
 				t += float64(*l.TimeNs) / 1e9
 			}
-			fn(logRef{gi, li}, fields, n, t)
+			fn(logRef{gi, li}, fields, t)
 		}
+	}
+}
+
+// groupMeta fills b.meta with a group's metadata, the same for all its logs.
+func (b *sdkBatch) groupMeta(g *sls.LogGroup) {
+	b.meta = b.meta[:0]
+	if g.Topic != nil && *g.Topic != "" {
+		b.meta = append(b.meta, match.Field{Key: topicKey, Value: bytesOf(*g.Topic)})
+	}
+	if g.Source != nil && *g.Source != "" {
+		b.meta = append(b.meta, match.Field{Key: sourceKey, Value: bytesOf(*g.Source)})
+	}
+	// Size tagKeys first: the keys slice into it and must not move.
+	need := 0
+	for _, tag := range g.LogTags {
+		need += len(tagPrefix) + len(tag.GetKey())
+	}
+	if cap(b.tagKeys) < need {
+		b.tagKeys = make([]byte, 0, need)
+	}
+	b.tagKeys = b.tagKeys[:0]
+	for _, tag := range g.LogTags {
+		start := len(b.tagKeys)
+		b.tagKeys = append(append(b.tagKeys, tagPrefix...), tag.GetKey()...)
+		b.meta = append(b.meta, match.Field{Key: b.tagKeys[start:len(b.tagKeys):len(b.tagKeys)], Value: bytesOf(tag.GetValue())})
 	}
 }
 

@@ -82,6 +82,6 @@ func BenchmarkMatchAndCount(b *testing.B) {
 	b.SetBytes(int64(raw))
 	b.ReportAllocs()
 	for b.Loop() {
-		p.count(work, newSDKBatch(list))
+		p.count(work, work.batch.reset(list))
 	}
 }

@@ -27,6 +27,7 @@ type shardWork struct {
 	matched  []bool
 	best     []bestMatch
 	sample   []match.Field
+	batch    sdkBatch
 }
 
 type bestMatch struct {
@@ -53,7 +54,8 @@ func newProcessor(t *target) *processor {
 // batch is committed only after its matches are counted (at least once).
 func (p *processor) Process(shardID int, list *sls.LogGroupList, tracker consumerLibrary.CheckPointTracker) (string, error) {
 	work := p.work(shardID)
-	p.count(work, newSDKBatch(list))
+	p.count(work, work.batch.reset(list))
+	work.batch.list = nil // do not keep the batch alive until the next one
 	p.target.recordPosition(shardID, tracker.GetCurrentCursor(), tracker.GetNextCursor())
 	return "", tracker.SaveCheckPoint(false)
 }
@@ -96,7 +98,7 @@ func (p *processor) count(w *shardWork, b batch) {
 	rules := w.rules
 	clear(w.counts)
 	clear(w.best)
-	b.eachLog(func(ref logRef, fields []match.Field, _ int, logTime float64) {
+	b.eachLog(func(ref logRef, fields []match.Field, logTime float64) {
 		if writtenAt, ok := canaryWrittenAt(fields); ok {
 			p.target.observeCanary(writtenAt)
 			return
