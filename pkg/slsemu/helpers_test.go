@@ -11,7 +11,6 @@ import (
 	consumerLibrary "github.com/aliyun/aliyun-log-go-sdk/consumer"
 	"github.com/go-kit/log"
 
-	"github.com/sls-keyword-exporter/sls_keyword_exporter/internal/sdkpatch"
 	"github.com/sls-keyword-exporter/sls_keyword_exporter/internal/testkit"
 	"github.com/sls-keyword-exporter/sls_keyword_exporter/pkg/slsemu"
 )
@@ -135,7 +134,7 @@ func startWorker(srv *slsemu.Server, logstore, group, consumer string, got *deli
 			}
 			return "", tracker.SaveCheckPoint(false)
 		})
-	if err := sdkpatch.SetClientTimeouts(w, 10*time.Second, 10*time.Second); err != nil {
+	if err := setWorkerClientTimeouts(w, 10*time.Second, 10*time.Second); err != nil {
 		panic(err)
 	}
 	w.Start()
