@@ -23,9 +23,14 @@ sls_keyword_exporter:
 slsemu:
 	$(GO) build -ldflags "$(LDFLAGS)" -o slsemu ./cmd/slsemu
 
+# What the tests need besides Go (promtool, amtool, prometheus, alertmanager, chromium); fast when present.
+.PHONY: deps
+deps:
+	scripts/install-test-deps.sh
+
 # The whole suite with the race detector. -count=1: the e2e tests build and run
 # the binaries themselves, which go test's cache cannot see.
-test: lint build test-rules test-go
+test: deps lint build test-rules test-go
 
 test-go:
 	$(GO) test -race -count=1 -timeout 14m ./...
@@ -62,6 +67,13 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzSplice -fuzztime $(FUZZTIME) ./pkg/slsemu/
 	$(GO) test -run '^$$' -fuzz FuzzPutLogsBody -fuzztime $(FUZZTIME) ./pkg/slsemu/
 	$(GO) test -run '^$$' -fuzz FuzzRequestParsing -fuzztime $(FUZZTIME) ./pkg/slsemu/
+
+# The binary the Dockerfile copies, where promu puts it: .build/<os>-<arch>/ (static, same ldflags as build).
+DOCKER_OS   ?= linux
+DOCKER_ARCH ?= amd64
+.PHONY: docker-binary
+docker-binary:
+	CGO_ENABLED=0 GOOS=$(DOCKER_OS) GOARCH=$(DOCKER_ARCH) $(GO) build -ldflags "$(LDFLAGS)" -o .build/$(DOCKER_OS)-$(DOCKER_ARCH)/sls_keyword_exporter .
 
 # The exporter on the emulator's demo world with generated traffic.
 demo: build
