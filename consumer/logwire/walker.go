@@ -188,6 +188,16 @@ func parseLog(b []byte, dst []match.Field) ([]match.Field, float64, error) {
 	var sec, ns uint32
 	var hasTime, hasNs bool
 	for i := 0; i < len(b); {
+		// Fast path: a Contents field (key 0x12) holding a canonical pair.
+		if b[i] == 0x12 {
+			if n, s, ok := len12(b, i+1); ok && n <= len(b)-s {
+				if k, v, ok := canonicalPair(b[s : s+n : s+n]); ok {
+					dst = append(dst, match.Field{Key: k, Value: v})
+					i = s + n
+					continue
+				}
+			}
+		}
 		num, wt, next, err := tag(b, i)
 		if err != nil {
 			return dst, 0, err
@@ -241,6 +251,37 @@ func parseLog(b []byte, dst []match.Field) ([]match.Field, float64, error) {
 		t += float64(ns) / 1e9
 	}
 	return dst, t, nil
+}
+
+// canonicalPair decodes a LogContent or LogTag laid out as every encoder
+// writes it: Key then Value, lengths of one or two bytes, nothing else. ok
+// is false for any other layout, left to pair.
+func canonicalPair(b []byte) (key, value []byte, ok bool) {
+	if len(b) < 4 || b[0] != 0x0a {
+		return nil, nil, false
+	}
+	kn, ks, ok := len12(b, 1)
+	if !ok || kn > len(b)-ks-2 || b[ks+kn] != 0x12 {
+		return nil, nil, false
+	}
+	ke := ks + kn
+	vn, vs, ok := len12(b, ke+1)
+	if !ok || vn != len(b)-vs {
+		return nil, nil, false
+	}
+	return b[ks:ke:ke], b[vs:], true
+}
+
+// len12 reads a varint of one or two bytes at b[i:], as the lengths of
+// nearly all fields are; ok is false for any other.
+func len12(b []byte, i int) (n, next int, ok bool) {
+	if i < len(b) && b[i] < 0x80 {
+		return int(b[i]), i + 1, true
+	}
+	if i+1 < len(b) && b[i+1] < 0x80 {
+		return int(b[i]&0x7f) | int(b[i+1])<<7, i + 2, true
+	}
+	return 0, i, false
 }
 
 // pair decodes a LogContent or a LogTag (same shape: required string Key = 1,

@@ -46,6 +46,9 @@ func varint(b []byte, i int) (uint64, int, error) {
 	return varintSlow(b, i)
 }
 
+// varintSlow is kept out of line so that varint inlines.
+//
+//go:noinline
 func varintSlow(b []byte, i int) (uint64, int, error) {
 	var v uint64
 	for shift := uint(0); shift < 64; shift += 7 {
