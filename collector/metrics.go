@@ -42,7 +42,12 @@ type Metrics struct {
 	reloadSuccess   prometheus.Gauge
 	reloadTimestamp prometheus.Gauge
 
+	unscrapedCommits *prometheus.CounterVec
+
 	state *stateCollector
+
+	// Acks tells the consumers which counts a Prometheus scrape has served.
+	Acks *ScrapeAcks
 }
 
 // New creates the metric families and registers them, a consumer-state
@@ -78,10 +83,29 @@ func New(reg prometheus.Registerer) *Metrics {
 			Namespace: "sls_keyword_exporter", Name: "config_last_reload_success_timestamp_seconds",
 			Help: "Timestamp of the last successful configuration reload.",
 		}),
+		unscrapedCommits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "consumer_unscraped_commits_total",
+			Help: "Checkpoint commits made past counts no Prometheus scrape had acknowledged, because nothing scraped for unscraped_commit_after.",
+		}, targetLabels),
 		state: &stateCollector{},
+		Acks:  NewScrapeAcks(),
 	}
+	scrapesAcked := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Namespace: "sls_keyword_exporter", Name: "scrapes_acknowledged_total",
+		Help: "Scrapes carrying Prometheus's X-Prometheus-Scrape-Timeout-Seconds header that were served whole; only these let checkpoints advance.",
+	}, func() float64 { return float64(m.Acks.Served()) })
+	lastAck := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "sls_keyword_exporter", Name: "last_scrape_acknowledged_timestamp_seconds",
+		Help: "When a Prometheus scrape last acknowledged the counts (0: never).",
+	}, func() float64 {
+		if t := m.Acks.LastAck(); !t.IsZero() {
+			return float64(t.UnixNano()) / 1e9
+		}
+		return 0
+	})
 	reg.MustRegister(m.matches, m.logs, m.bytes, m.errors, m.lastMatch, m.canaryLatency,
-		m.reloadSuccess, m.reloadTimestamp, m.state, versioncollector.NewCollector("sls_keyword_exporter"))
+		m.reloadSuccess, m.reloadTimestamp, m.unscrapedCommits, scrapesAcked, lastAck, m.state,
+		versioncollector.NewCollector("sls_keyword_exporter"))
 	return m
 }
 
@@ -131,6 +155,32 @@ func (m *Metrics) ForgetRules(keep []RuleLabels) {
 	for _, l := range gone {
 		m.matches.DeletePartialMatch(l)
 	}
+}
+
+// DeleteShard drops a released shard's series; call it once its last counts
+// have been scraped.
+func (m *Metrics) DeleteShard(t Target, shard int) {
+	l := prometheus.Labels{"region": t.Region, "project": t.Project, "logstore": t.Logstore, "shard": strconv.Itoa(shard)}
+	m.matches.DeletePartialMatch(l)
+	m.logs.DeletePartialMatch(l)
+	m.bytes.DeletePartialMatch(l)
+}
+
+// DeleteTarget drops every series of a logstore no longer consumed.
+func (m *Metrics) DeleteTarget(t Target) {
+	l := prometheus.Labels{"region": t.Region, "project": t.Project, "logstore": t.Logstore}
+	m.matches.DeletePartialMatch(l)
+	m.logs.DeletePartialMatch(l)
+	m.bytes.DeletePartialMatch(l)
+	m.errors.DeletePartialMatch(l)
+	m.canaryLatency.DeletePartialMatch(l)
+	m.unscrapedCommits.DeletePartialMatch(l)
+	m.lastMatch.retain(func(k lastMatchKey) bool { return k.target != t })
+}
+
+// CountUnscrapedCommit counts a checkpoint committed without a scrape's acknowledgement.
+func (m *Metrics) CountUnscrapedCommit(t Target) {
+	m.unscrapedCommits.WithLabelValues(t.Region, t.Project, t.Logstore).Inc()
 }
 
 // CountError counts a failed operation on a target.
