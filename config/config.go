@@ -27,15 +27,29 @@ type Config struct {
 	// CursorStart is where a group with no checkpoint starts: begin, end or a time.
 	CursorStart string `yaml:"cursor_start"`
 
-	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"` // whole seconds
-	ConsumerTimeout   time.Duration `yaml:"consumer_timeout"`   // whole seconds; the group's timeout
-	FetchInterval     time.Duration `yaml:"fetch_interval"`
-	CommitInterval    time.Duration `yaml:"commit_interval"`
-	MaxFetchGroups    int           `yaml:"max_fetch_log_groups"`
-	LagInterval       time.Duration `yaml:"lag_interval"`
-	RequestTimeout    time.Duration `yaml:"request_timeout"`
-	RetryTimeout      time.Duration `yaml:"retry_timeout"`
-	SampleMaxLength   int           `yaml:"sample_max_length"`
+	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
+	// ConsumerTimeout is the group's timeout (whole seconds). Zero keeps an
+	// existing group's timeout (SDK members heartbeat every 20 s: a lower
+	// timeout would expire them) and creates a missing group with
+	// DefaultConsumerTimeout.
+	ConsumerTimeout time.Duration `yaml:"consumer_timeout"`
+	FetchInterval   time.Duration `yaml:"fetch_interval"`
+	// IdlePollInterval is how often a quiet shard is polled; zero chooses it
+	// from the number of shards held (see consumer.idlePollInterval).
+	IdlePollInterval time.Duration `yaml:"idle_poll_interval"`
+	CommitInterval   time.Duration `yaml:"commit_interval"`
+	// UnscrapedCommitAfter: when no scrape has acknowledged counts for this
+	// long, checkpoints advance anyway (and a metric counts it).
+	UnscrapedCommitAfter time.Duration `yaml:"unscraped_commit_after"`
+	MaxFetchGroups       int           `yaml:"max_fetch_log_groups"`
+	PullWorkers          int           `yaml:"pull_workers"`
+	PullBufferBytes      ByteSize      `yaml:"pull_buffer_bytes"`
+	LagInterval          time.Duration `yaml:"lag_interval"`
+	RequestTimeout       time.Duration `yaml:"request_timeout"`
+	// RetryTimeout is accepted for old configuration files and ignored:
+	// the consumer retries failed calls itself with a capped backoff.
+	RetryTimeout    time.Duration `yaml:"retry_timeout"`
+	SampleMaxLength int           `yaml:"sample_max_length"`
 
 	Credentials Credentials `yaml:"credentials"`
 	Regions     []Region    `yaml:"regions"`
@@ -56,9 +70,12 @@ type Credentials struct {
 
 // Region is one SLS region endpoint and the projects read through it.
 type Region struct {
-	Name        string       `yaml:"name"`
-	Endpoint    string       `yaml:"endpoint"`
-	ProxyURL    string       `yaml:"proxy_url"`
+	Name     string `yaml:"name"`
+	Endpoint string `yaml:"endpoint"`
+	ProxyURL string `yaml:"proxy_url"`
+	// Compression asks SLS for lz4 (default) or zstd pulls; zstd cuts the
+	// cross-region traffic SLS bills, at more CPU to decompress.
+	Compression string       `yaml:"compression"`
 	Credentials *Credentials `yaml:"credentials"`
 	Projects    []Project    `yaml:"projects"`
 }
@@ -89,19 +106,25 @@ const FullTextField = "*"
 // Defaults are tuned for a monitor: the SDK's 20 s heartbeat and 60 s
 // failover are too slow when alerts must fire within seconds.
 var Defaults = Config{
-	ConsumerGroup:     "keyword-monitor",
-	CursorStart:       "end",
-	HeartbeatInterval: 2 * time.Second,
-	ConsumerTimeout:   8 * time.Second,
-	FetchInterval:     200 * time.Millisecond,
-	CommitInterval:    5 * time.Second,
-	MaxFetchGroups:    1000,
-	LagInterval:       5 * time.Second,
-	RequestTimeout:    30 * time.Second,
-	RetryTimeout:      10 * time.Second,
-	SampleMaxLength:   200,
-	Canary:            Canary{Interval: 10 * time.Second},
+	ConsumerGroup:        "keyword-monitor",
+	CursorStart:          "end",
+	HeartbeatInterval:    2 * time.Second,
+	FetchInterval:        200 * time.Millisecond,
+	CommitInterval:       5 * time.Second,
+	UnscrapedCommitAfter: 5 * time.Minute,
+	MaxFetchGroups:       1000,
+	PullWorkers:          8,
+	PullBufferBytes:      32 << 20,
+	LagInterval:          5 * time.Second,
+	RequestTimeout:       10 * time.Second,
+	SampleMaxLength:      200,
+	Canary:               Canary{Interval: 10 * time.Second},
 }
+
+// DefaultConsumerTimeout is the timeout of a consumer group the exporter
+// creates when consumer_timeout is not set: a dead replica's shards move
+// within seconds.
+const DefaultConsumerTimeout = 8 * time.Second
 
 // Error is a configuration problem, located in the file when possible.
 type Error struct {
@@ -220,26 +243,36 @@ func (c *Config) validate(root *yaml.Node) error {
 		min time.Duration
 		sec bool
 	}{
-		{"heartbeat_interval", c.HeartbeatInterval, time.Second, true},
-		{"consumer_timeout", c.ConsumerTimeout, time.Second, true},
+		{"heartbeat_interval", c.HeartbeatInterval, 100 * time.Millisecond, false},
 		{"fetch_interval", c.FetchInterval, 10 * time.Millisecond, false},
 		{"commit_interval", c.CommitInterval, 100 * time.Millisecond, false},
+		{"unscraped_commit_after", c.UnscrapedCommitAfter, time.Second, false},
 		{"lag_interval", c.LagInterval, 100 * time.Millisecond, false},
 		{"request_timeout", c.RequestTimeout, time.Second, false},
-		{"retry_timeout", c.RetryTimeout, time.Second, false},
 	} {
 		if d.v < d.min {
 			return at(d.key, "%s must be at least %s, got %s", d.key, d.min, d.v)
 		}
-		if d.sec && d.v%time.Second != 0 {
-			return at(d.key, "%s must be whole seconds (the SDK's unit), got %s", d.key, d.v)
-		}
 	}
-	if c.ConsumerTimeout < 2*c.HeartbeatInterval {
-		return at("consumer_timeout", "consumer_timeout (%s) must be at least twice heartbeat_interval (%s)", c.ConsumerTimeout, c.HeartbeatInterval)
+	if c.IdlePollInterval != 0 && (c.IdlePollInterval < 10*time.Millisecond || c.IdlePollInterval > time.Minute) {
+		return at("idle_poll_interval", "idle_poll_interval must be between 10ms and 1m (or unset for automatic), got %s", c.IdlePollInterval)
+	}
+	if c.ConsumerTimeout != 0 {
+		if c.ConsumerTimeout%time.Second != 0 || c.ConsumerTimeout < time.Second {
+			return at("consumer_timeout", "consumer_timeout must be whole seconds (SLS's unit), got %s", c.ConsumerTimeout)
+		}
+		if c.ConsumerTimeout < 2*c.HeartbeatInterval {
+			return at("consumer_timeout", "consumer_timeout (%s) must be at least twice heartbeat_interval (%s)", c.ConsumerTimeout, c.HeartbeatInterval)
+		}
 	}
 	if c.MaxFetchGroups < 1 || c.MaxFetchGroups > 1000 {
 		return at("max_fetch_log_groups", "max_fetch_log_groups must be 1..1000, got %d", c.MaxFetchGroups)
+	}
+	if c.PullWorkers < 1 || c.PullWorkers > 256 {
+		return at("pull_workers", "pull_workers must be 1..256, got %d", c.PullWorkers)
+	}
+	if c.PullBufferBytes < 1<<20 {
+		return at("pull_buffer_bytes", "pull_buffer_bytes must be at least 1MiB, got %d bytes", int64(c.PullBufferBytes))
 	}
 	if c.SampleMaxLength < 16 || c.SampleMaxLength > 4096 {
 		return at("sample_max_length", "sample_max_length must be 16..4096, got %d", c.SampleMaxLength)
@@ -268,6 +301,13 @@ func (c *Config) validate(root *yaml.Node) error {
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 				return at(path+".proxy_url", "region %s: proxy_url %q must be an http(s) URL", r.Name, r.ProxyURL)
 			}
+		}
+		switch r.Compression {
+		case "":
+			r.Compression = "lz4"
+		case "lz4", "zstd":
+		default:
+			return at(path+".compression", "region %s: compression %q must be lz4 or zstd", r.Name, r.Compression)
 		}
 		if r.Credentials != nil {
 			if err := r.Credentials.validate(); err != nil {

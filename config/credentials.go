@@ -115,6 +115,7 @@ type Target struct {
 	Region      string
 	Endpoint    string
 	ProxyURL    string
+	Compression string // lz4 or zstd
 	Project     string
 	Logstore    string
 	Credentials Resolved
@@ -131,7 +132,7 @@ func (c *Config) Targets() []Target {
 		creds, _ := c.credentialsFor(r) // checked by validate
 		for _, p := range r.Projects {
 			for _, l := range p.Logstores {
-				out = append(out, Target{Region: r.Name, Endpoint: r.Endpoint, ProxyURL: r.ProxyURL, Project: p.Name, Logstore: l, Credentials: creds})
+				out = append(out, Target{Region: r.Name, Endpoint: r.Endpoint, ProxyURL: r.ProxyURL, Compression: r.Compression, Project: p.Name, Logstore: l, Credentials: creds})
 			}
 		}
 	}
