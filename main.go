@@ -40,7 +40,7 @@ func run() int {
 		ruleFlags       = kingpin.Flag("rule", "Without --config.file: a rule as FIELD=REGEX (FIELD \"*\" matches any field). Repeatable.").Default(config.DefaultRuleFlag).PlaceHolder("FIELD=REGEX").Strings()
 		metricsPath     = kingpin.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
 		disableExporter = kingpin.Flag("web.disable-exporter-metrics", "Exclude go_* and process_* metrics about the exporter itself.").Bool()
-		shutdownTimeout = kingpin.Flag("shutdown.timeout", "How long stopping may take: consumers flush checkpoints meanwhile.").Default("15s").Duration()
+		shutdownTimeout = kingpin.Flag("shutdown.timeout", "How long stopping, or releasing a shard to another replica, may take: the last counts wait for a Prometheus scrape, then checkpoints are committed. Keep it above the scrape interval.").Default("15s").Duration()
 		toolkitFlags    = kingpinflag.AddFlags(kingpin.CommandLine, defaultListenAddress)
 	)
 	logConfig := &promslog.Config{}
@@ -51,7 +51,7 @@ func run() int {
 	kingpin.Parse()
 	logger := promslog.New(logConfig)
 	// The SDK's own (non-consumer) log lines join the same stream.
-	sls.Logger = consumer.NewKitLogger(logger.With("component", "sls-sdk"), nil)
+	sls.Logger = consumer.NewKitLogger(logger.With("component", "sls-sdk"))
 
 	load := func() (*config.Config, error) {
 		switch {
@@ -73,6 +73,14 @@ func run() int {
 	}
 	logger.Info("Starting sls_keyword_exporter", "version", version.Info())
 	logger.Info("Build context", "build_context", version.BuildContext())
+
+	// Bind before any consumer starts: a second instance on the same port
+	// must fail here, not join the group under the first one's name.
+	listeners, err := bindListeners(toolkitFlags)
+	if err != nil {
+		logger.Error("Error listening", "err", err)
+		return 1
+	}
 
 	registry := prometheus.NewRegistry()
 	metrics := collector.New(registry)
@@ -97,10 +105,12 @@ func run() int {
 	}
 	reloadCh := make(chan chan error)
 	mux := http.NewServeMux()
-	mux.Handle(*metricsPath, promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{
+	// A scrape by Prometheus acknowledges the counts it was served: only then
+	// may checkpoints move past them.
+	mux.Handle(*metricsPath, metrics.Acks.Handler(promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{
 		ErrorLog:      slog.NewLogLogger(logger.Handler(), slog.LevelError),
 		ErrorHandling: promhttp.ContinueOnError,
-	}))
+	})))
 	mux.HandleFunc("/-/healthy", healthyHandler)
 	mux.HandleFunc("/-/ready", readyHandler(manager))
 	mux.HandleFunc("/-/reload", reloadHandler(reloadCh))
@@ -122,7 +132,7 @@ func run() int {
 	}
 	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- web.ListenAndServe(server, toolkitFlags, logger) }()
+	go func() { serveErr <- serve(listeners, server, toolkitFlags, logger) }()
 
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
@@ -147,7 +157,9 @@ func run() int {
 				_ = reload()
 				continue
 			}
-			logger.Info("Stopping: flushing checkpoints", "signal", sig.String())
+			// The HTTP server keeps serving meanwhile: the last counts must be
+			// scraped before their checkpoints are committed.
+			logger.Info("Stopping: waiting for a scrape of the last counts, then committing checkpoints", "signal", sig.String(), "timeout", *shutdownTimeout)
 			manager.Stop()
 			_ = server.Close()
 			return 0

@@ -9,15 +9,16 @@ import (
 	"github.com/sls-keyword-exporter/sls_keyword_exporter/match"
 )
 
-// batch is what one pull delivered. Today the SDK's consumer library pulls
-// and decodes into *sls.LogGroupList (sdkBatch); a raw-bytes scanner can
-// implement the same two methods without the SDK's per-log allocations.
+// batch is what one pull delivered: rawBatch walks the pulled bytes
+// without decoding them; sdkBatch adapts a decoded *sls.LogGroupList, so
+// tests and benchmarks can feed the match loop decoded groups.
 type batch interface {
 	// eachLog calls fn for every log in order. fields holds the log's
 	// contents, then the group's metadata as __topic__, __source__ and
 	// __tag__:<key>. fields is reused between calls; logTime is seconds
-	// since the epoch with the nanosecond part.
-	eachLog(fn func(ref logRef, fields []match.Field, logTime float64))
+	// since the epoch with the nanosecond part. An error means the batch is
+	// malformed; fn may have seen some of its logs.
+	eachLog(fn func(ref logRef, fields []match.Field, logTime float64)) error
 	// contents returns a log's contents again, for rendering a sample.
 	contents(ref logRef, dst []match.Field) []match.Field
 	// logCount and rawBytes size the batch for the read counters.
@@ -25,7 +26,8 @@ type batch interface {
 	rawBytes() int
 }
 
-// logRef locates a log inside its batch.
+// logRef locates a log inside its batch: group and log index for sdkBatch,
+// the log's byte range for rawBatch.
 type logRef struct{ group, log int }
 
 // sdkBatch adapts the consumer library's decoded LogGroupList. Its buffers
@@ -53,7 +55,7 @@ var (
 
 const tagPrefix = "__tag__:"
 
-func (b *sdkBatch) eachLog(fn func(ref logRef, fields []match.Field, logTime float64)) {
+func (b *sdkBatch) eachLog(fn func(ref logRef, fields []match.Field, logTime float64)) error {
 	for gi, g := range b.list.LogGroups {
 		b.groupMeta(g)
 		for li, l := range g.Logs {
@@ -66,6 +68,7 @@ func (b *sdkBatch) eachLog(fn func(ref logRef, fields []match.Field, logTime flo
 			fn(logRef{gi, li}, fields, t)
 		}
 	}
+	return nil
 }
 
 // groupMeta fills b.meta with a group's metadata, the same for all its logs.

@@ -36,23 +36,32 @@ func canaryWrittenAt(fields []match.Field) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// writeCanary puts one canary log into the logstore (a load-balanced shard).
-func (t *target) writeCanary() {
-	now := time.Now()
-	key, value := CanaryField, t.settings.ConsumerName+" "+strconv.FormatInt(now.UnixNano(), 10)
+// maybeWriteCanary puts one canary log into the logstore (a load-balanced
+// shard) every canary interval, off the heartbeat's path.
+func (m *member) maybeWriteCanary(now time.Time) {
+	m.mu.Lock()
+	due := m.settings.Canary.Enabled && now.Sub(m.lastCanary) >= m.settings.Canary.Interval
+	if due {
+		m.lastCanary = now
+	}
+	m.mu.Unlock()
+	if !due {
+		return
+	}
+	key, value := CanaryField, m.settings.ConsumerName+" "+strconv.FormatInt(now.UnixNano(), 10)
 	msgKey, msg := "message", "sls_keyword_exporter canary"
 	sec := uint32(now.Unix())
 	lg := &sls.LogGroup{Logs: []*sls.Log{{
 		Time:     &sec,
 		Contents: []*sls.LogContent{{Key: &key, Value: &value}, {Key: &msgKey, Value: &msg}},
 	}}}
-	if err := t.client.PutLogs(t.cfg.Project, t.cfg.Logstore, lg); err != nil {
-		t.metrics.CountError(t.labels, "PutLogs", errorCode(err))
-		t.logger.Warn("Writing the canary log failed", "err", err)
+	if err := m.client.PutLogs(m.cfg.Project, m.cfg.Logstore, lg); err != nil {
+		m.countError("PutLogs", err)
+		m.logger.Warn("Writing the canary log failed", "err", err)
 	}
 }
 
 // observeCanary records the write-to-count delay of a canary log.
-func (t *target) observeCanary(writtenAt time.Time) {
-	t.metrics.SetCanaryLatency(t.labels, max(0, time.Since(writtenAt).Seconds()))
+func (m *member) observeCanary(writtenAt time.Time) {
+	m.eng.metrics.SetCanaryLatency(m.labels, max(0, time.Since(writtenAt).Seconds()))
 }

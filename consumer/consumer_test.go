@@ -220,6 +220,11 @@ func TestSDKFailuresAreCountedByOperationAndCode(t *testing.T) {
 	// A heartbeat failure marks the logstore down until the next success.
 	hb, _ := srv.InjectFault(slsemu.Fault{Route: "HeartBeat", Logstore: "logstore3_1", Status: 500, Code: "InternalServerError"})
 	upKey := "logstore=logstore3_1,project=project3,region=cn-qingdao"
+	defer func() {
+		if t.Failed() {
+			t.Log(e.logs.String())
+		}
+	}()
 	waitFor(t, 5*time.Second, "logstore3_1 down", func() bool { return e.series(t, "sls_up")[upKey] == 0 })
 	if e.series(t, "sls_up")["logstore=logstore1,project=project1,region=cn-hangzhou"] != 1 {
 		t.Fatal("a fault on one logstore must not take others down")
@@ -227,7 +232,7 @@ func TestSDKFailuresAreCountedByOperationAndCode(t *testing.T) {
 	srv.RemoveFault(hb)
 	waitFor(t, 5*time.Second, "logstore3_1 up again", func() bool { return e.series(t, "sls_up")[upKey] == 1 })
 	if n := e.sum(t, "sls_consumer_errors_total", "logstore", "logstore3_1", "operation", "HeartBeat", "code", "InternalServerError"); n < 1 {
-		t.Fatalf("heartbeat errors counted: %v", n)
+		t.Fatalf("heartbeat errors counted: %v; all: %v", n, e.series(t, "sls_consumer_errors_total"))
 	}
 }
 

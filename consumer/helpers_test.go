@@ -4,6 +4,8 @@ package consumer_test
 import (
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"sort"
 	"strings"
 	"testing"
@@ -12,6 +14,7 @@ import (
 	sls "github.com/aliyun/aliyun-log-go-sdk"
 	"github.com/go-kit/log"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/sls-keyword-exporter/sls_keyword_exporter/collector"
@@ -75,7 +78,6 @@ heartbeat_interval: 1s
 consumer_timeout: 3s
 commit_interval: 300ms
 lag_interval: 200ms
-retry_timeout: 2s
 sample_max_length: 120
 credentials:
   access_key_id: %s
@@ -136,12 +138,15 @@ func mustParse(t testing.TB, yamlText string) *config.Config {
 	return cfg
 }
 
-// exporter is the exporter's consumer side on its own registry.
+// exporter is the exporter's consumer side on its own registry, scraped
+// like Prometheus would (with its scrape header) every 100 ms, so that
+// checkpoints advance.
 type exporter struct {
 	reg     *prometheus.Registry
 	metrics *collector.Metrics
 	manager *consumer.Manager
 	logs    *testkit.SyncBuffer
+	handler http.Handler
 }
 
 func startExporter(t testing.TB, cfg *config.Config) *exporter {
@@ -151,11 +156,33 @@ func startExporter(t testing.TB, cfg *config.Config) *exporter {
 	e.metrics = collector.New(e.reg)
 	e.manager = consumer.NewManager(logger, e.metrics, 10*time.Second)
 	e.metrics.SetStateSource(e.manager)
+	e.handler = e.metrics.Acks.Handler(promhttp.HandlerFor(e.reg, promhttp.HandlerOpts{}))
+	stopScraper := make(chan struct{})
+	scraperDone := make(chan struct{})
+	go func() {
+		defer close(scraperDone)
+		for {
+			select {
+			case <-stopScraper:
+				return
+			case <-time.After(100 * time.Millisecond):
+				e.scrape()
+			}
+		}
+	}()
+	t.Cleanup(func() { close(stopScraper); <-scraperDone })
 	if err := e.manager.Apply(cfg, consumer.SettingsFrom(cfg, "unused")); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.manager.Stop)
 	return e
+}
+
+// scrape serves /metrics to a request carrying Prometheus's scrape header.
+func (e *exporter) scrape() {
+	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	req.Header.Set(collector.ScrapeTimeoutHeader, "1")
+	e.handler.ServeHTTP(httptest.NewRecorder(), req)
 }
 
 // series returns every sample of a metric family as "label=value,..." -> value.

@@ -4,45 +4,65 @@ package consumer
 import (
 	"encoding/base64"
 	"strconv"
+	"time"
 )
 
-// probeLag measures every held shard that is not known to be caught up:
-// lag = receive time of the newest group − receive time of the first group
-// not yet consumed (both server clocks, so host clock skew does not matter).
-func (t *target) probeLag() {
+// maybeProbeLag measures, every lag_interval and off the work loop, the
+// shards whose last pull returned data: lag = receive time of the newest
+// group − receive time of the first group not yet consumed (both server
+// clocks, so host clock skew does not matter). Caught-up shards have lag 0
+// without a call.
+func (m *member) maybeProbeLag(now time.Time) {
 	type probe struct {
-		id   int
+		sh   *shardState
 		next string
 	}
+	m.mu.Lock()
+	if m.probing || now.Sub(m.lastLagProbe) < m.settings.LagInterval {
+		m.mu.Unlock()
+		return
+	}
+	m.lastLagProbe = now
 	var probes []probe
-	t.mu.Lock()
-	for id, h := range t.held {
-		if h.nextCursor != "" && h.currentCursor != h.nextCursor {
-			probes = append(probes, probe{id, h.nextCursor})
+	for _, sh := range m.shards {
+		if sh.status == shardActive && !sh.caughtUp && sh.cursor != "" {
+			probes = append(probes, probe{sh, sh.cursor})
 		}
 	}
-	t.mu.Unlock()
+	if len(probes) == 0 {
+		m.mu.Unlock()
+		return
+	}
+	m.probing = true
+	m.mu.Unlock()
 
-	for _, p := range probes {
-		lag, err := t.shardLag(p.id, p.next)
-		if err != nil {
-			t.logger.Debug("Lag probe failed", "shard", p.id, "err", err)
-			continue
+	m.background.Go(func() {
+		defer func() {
+			m.mu.Lock()
+			m.probing = false
+			m.mu.Unlock()
+		}()
+		for _, p := range probes {
+			lag, err := m.shardLag(p.sh.id, p.next)
+			if err != nil {
+				m.logger.Debug("Lag probe failed", "shard", p.sh.id, "err", err)
+				continue
+			}
+			m.mu.Lock()
+			// Keep the result only if the shard has not moved on meanwhile.
+			if p.sh.cursor == p.next && !p.sh.caughtUp {
+				p.sh.lagSeconds = lag
+			}
+			m.mu.Unlock()
 		}
-		t.mu.Lock()
-		// Keep the result only if the shard has not moved on meanwhile.
-		if h, ok := t.held[p.id]; ok && h.nextCursor == p.next {
-			h.lagSeconds = lag
-		}
-		t.mu.Unlock()
-	}
+	})
 }
 
-func (t *target) shardLag(shard int, next string) (float64, error) {
-	p, l := t.cfg.Project, t.cfg.Logstore
-	end, err := t.client.GetCursor(p, l, shard, "end")
+func (m *member) shardLag(shard int, next string) (float64, error) {
+	p, l := m.cfg.Project, m.cfg.Logstore
+	end, err := m.client.GetCursor(p, l, shard, "end")
 	if err != nil {
-		t.metrics.CountError(t.labels, "GetCursor", errorCode(err))
+		m.countError("GetCursor", err)
 		return 0, err
 	}
 	if end == next {
@@ -52,14 +72,14 @@ func (t *target) shardLag(shard int, next string) (float64, error) {
 	if !ok {
 		return 0, nil
 	}
-	newest, err := t.client.GetCursorTime(p, l, shard, newestCursor)
+	newest, err := m.client.GetCursorTime(p, l, shard, newestCursor)
 	if err != nil {
-		t.metrics.CountError(t.labels, "GetCursorTime", errorCode(err))
+		m.countError("GetCursorTime", err)
 		return 0, err
 	}
-	oldestUnread, err := t.client.GetCursorTime(p, l, shard, next)
+	oldestUnread, err := m.client.GetCursorTime(p, l, shard, next)
 	if err != nil {
-		t.metrics.CountError(t.labels, "GetCursorTime", errorCode(err))
+		m.countError("GetCursorTime", err)
 		return 0, err
 	}
 	return max(0, newest.Sub(oldestUnread).Seconds()), nil

@@ -1,16 +1,16 @@
-// Lag probes measure receive-time distance to the newest data; the SDK log bridge classifies failures.
+// Lag probes measure receive-time distance to the newest data; the SDK log bridge keeps levels.
 package consumer
 
 import (
 	"bytes"
 	"errors"
 	"log/slog"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	sls "github.com/aliyun/aliyun-log-go-sdk"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/sls-keyword-exporter/sls_keyword_exporter/collector"
 	"github.com/sls-keyword-exporter/sls_keyword_exporter/config"
@@ -31,8 +31,13 @@ func TestLagIsReceiveTimeDistanceToNewestGroup(t *testing.T) {
 	defer srv.Close()
 	cfg := config.Target{Region: "r", Endpoint: "r.log.aliyuncs.com", ProxyURL: srv.URL, Project: "proj", Logstore: "store",
 		Credentials: config.Resolved{AccessKeyID: "ak", AccessKeySecret: "sk"}}
-	settings := Settings{RequestTimeout: 5 * time.Second, RetryTimeout: 2 * time.Second}
-	tg := newTarget(cfg, settings, &atomic.Pointer[compiledRules]{}, collector.New(prometheus.NewRegistry()), slog.New(slog.DiscardHandler))
+	reg := prometheus.NewRegistry()
+	mgr := NewManager(slog.New(slog.DiscardHandler), collector.New(reg), 5*time.Second)
+	mgr.budget = newByteBudget(1 << 20)
+	mgr.sched = newScheduler(1, mgr.newPullWorker)
+	defer mgr.sched.close()
+	m := newMember(mgr, cfg, Settings{RequestTimeout: 5 * time.Second, LagInterval: time.Millisecond}, false)
+	defer m.cancel()
 
 	put := func() {
 		sec := uint32(time.Now().Unix())
@@ -42,27 +47,38 @@ func TestLagIsReceiveTimeDistanceToNewestGroup(t *testing.T) {
 		}
 	}
 	put()
-	first, _ := tg.client.GetCursor("proj", "store", 0, "begin")
+	first, _ := m.client.GetCursor("proj", "store", 0, "begin")
 	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(2 * time.Second)))
 	put()
 	put()
-	newest, _ := tg.client.GetCursorTime("proj", "store", 0, mustPrevious(t, tg.client, "end"))
-	oldest, _ := tg.client.GetCursorTime("proj", "store", 0, first)
+	newest, _ := m.client.GetCursorTime("proj", "store", 0, mustPrevious(t, m.client, "end"))
+	oldest, _ := m.client.GetCursorTime("proj", "store", 0, first)
 	want := newest.Sub(oldest).Seconds()
 	if want < 1 {
 		t.Fatalf("setup: receive times %v and %v are too close", oldest, newest)
 	}
 
-	tg.held[0] = &heldShard{currentCursor: "previous", nextCursor: first}
-	tg.probeLag()
-	if got := tg.state().Held[0].LagSeconds; got != want {
+	sh := newShardState(0, m)
+	sh.status, sh.cursor = shardActive, first
+	m.shards[0] = sh
+	probe := func() float64 {
+		m.maybeProbeLag(time.Now().Add(time.Hour))
+		m.background.Wait()
+		return m.state().Held[0].LagSeconds
+	}
+	if got := probe(); got != want {
 		t.Fatalf("lag %v, want %v", got, want)
 	}
-	end, _ := tg.client.GetCursor("proj", "store", 0, "end")
-	tg.recordPosition(0, first, end) // consumed everything
-	tg.probeLag()
-	if got := tg.state().Held[0].LagSeconds; got != 0 {
+	// Consumed everything: a pull found nothing and set caughtUp, lag 0.
+	m.mu.Lock()
+	sh.caughtUp, sh.lagSeconds = true, 0
+	m.mu.Unlock()
+	if got := probe(); got != 0 {
 		t.Fatalf("lag after catching up %v, want 0", got)
+	}
+	// Lag probes make no call for caught-up shards.
+	if n, err := testutil.GatherAndCount(reg, "sls_consumer_errors_total"); err != nil || n != 0 {
+		t.Fatalf("%d error series (%v)", n, err)
 	}
 }
 
@@ -83,34 +99,22 @@ type kitLevelValue string
 
 func (v kitLevelValue) String() string { return string(v) }
 
-func TestKitBridgeClassifiesLibraryLines(t *testing.T) {
+func TestKitBridgeKeepsLevelsAndMessages(t *testing.T) {
 	var out bytes.Buffer
-	var events []sdkEvent
-	logger := NewKitLogger(slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug})), func(e sdkEvent) { events = append(events, e) })
-
-	_ = logger.Log("shard", 3, "level", kitLevelValue("warn"), "msg", "shard pull logs failed, occur sls error",
-		"error", &sls.Error{HTTPCode: 403, Code: "ReadQuotaExceed"}, "tryTimes", 1)
-	_ = logger.Log("level", kitLevelValue("info"), "heart beat result", "[0 1]", "get", "[0 1]")
-	_ = logger.Log("level", kitLevelValue("warn"), "msg", "send heartbeat error", "error", errors.New("dial tcp: connection refused"))
-	_ = logger.Log("level", kitLevelValue("info"), "msg", "consumer worker start")
-
-	want := []sdkEvent{{operation: "PullLogs", code: "ReadQuotaExceed"}, {heartbeat: true}, {operation: "HeartBeat", code: "ClientError"}}
-	if len(events) != len(want) {
-		t.Fatalf("events %+v, want %+v", events, want)
-	}
-	for i := range want {
-		if events[i] != want[i] {
-			t.Errorf("event %d = %+v, want %+v", i, events[i], want[i])
-		}
-	}
-	logged := out.String()
+	logger := NewKitLogger(slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	_ = logger.Log("shard", 3, "level", kitLevelValue("warn"), "msg", "pull failed", "error", errors.New("boom"), "caller", "x.go:1")
+	_ = logger.Log("level", kitLevelValue("info"), "msg", "client ready")
+	_ = logger.Log("level", kitLevelValue("error"), "msg", "broken")
 	for _, line := range []string{
-		`level=WARN msg="sls sdk: shard pull logs failed, occur sls error" shard=3 err=`,
-		`level=DEBUG msg="sls sdk: heart beat result" value="[0 1]" get="[0 1]"`,
-		`level=DEBUG msg="sls sdk: consumer worker start"`,
+		`level=WARN msg="sls sdk: pull failed" shard=3 err=boom`,
+		`level=DEBUG msg="sls sdk: client ready"`,
+		`level=ERROR msg="sls sdk: broken"`,
 	} {
 		if !bytes.Contains(out.Bytes(), []byte(line)) {
-			t.Errorf("log lacks %q:\n%s", line, logged)
+			t.Errorf("log lacks %q:\n%s", line, out.String())
 		}
+	}
+	if bytes.Contains(out.Bytes(), []byte("x.go:1")) {
+		t.Errorf("the SDK's caller key leaked: %s", out.String())
 	}
 }

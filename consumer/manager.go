@@ -1,9 +1,9 @@
-// Package consumer drives the SLS SDK: one consumer-group worker per (region, project, logstore), started, reloaded and stopped together.
+// Package consumer is the exporter's consumer engine on the SDK's client: a group member per (region, project, logstore), one scheduler and a bounded pool of pullers for every shard.
 package consumer
 
 import (
-	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -11,32 +11,49 @@ import (
 
 	"github.com/sls-keyword-exporter/sls_keyword_exporter/collector"
 	"github.com/sls-keyword-exporter/sls_keyword_exporter/config"
+	"github.com/sls-keyword-exporter/sls_keyword_exporter/consumer/logwire"
 	"github.com/sls-keyword-exporter/sls_keyword_exporter/match"
 )
 
-// Manager runs a target per configured logstore. One broken target never
-// stops the others: each retries on its own.
+// Manager runs a group member per configured logstore and pulls every held
+// shard through one scheduler. One broken logstore never stops the others:
+// each member retries on its own.
 type Manager struct {
 	logger      *slog.Logger
 	metrics     *collector.Metrics
+	acks        *collector.ScrapeAcks
 	stopTimeout time.Duration
+	startedAt   time.Time
 
-	rules atomic.Pointer[compiledRules] // read by every processor
+	rules atomic.Pointer[compiledRules] // read by every puller
+
+	transports   *transports
+	sched        *scheduler
+	budget       *byteBudget
+	activeShards atomic.Int64 // shards being pulled, for the idle poll interval
 
 	// applyMu serialises Apply and Stop; mu guards the fields below and is
-	// never held while targets stop, so scrapes go on during a reload.
+	// never held while members stop, so scrapes go on during a reload.
 	applyMu  sync.Mutex
 	mu       sync.Mutex
 	settings Settings
-	targets  map[string]*target
+	members  map[string]*member
 }
 
 var _ collector.StateSource = (*Manager)(nil)
 
-// NewManager returns a manager with no targets; Apply starts them.
-// stopTimeout bounds how long stopping one target may take.
+// NewManager returns a manager with no members; Apply starts them.
+// stopTimeout bounds how long stopping (or releasing a shard) may take.
 func NewManager(logger *slog.Logger, metrics *collector.Metrics, stopTimeout time.Duration) *Manager {
-	return &Manager{logger: logger, metrics: metrics, stopTimeout: stopTimeout, targets: map[string]*target{}}
+	return &Manager{
+		logger:      logger,
+		metrics:     metrics,
+		acks:        metrics.Acks,
+		stopTimeout: stopTimeout,
+		startedAt:   time.Now(),
+		transports:  newTransports(),
+		members:     map[string]*member{},
+	}
 }
 
 // SettingsFrom extracts the consumer settings of a validated config;
@@ -46,20 +63,23 @@ func SettingsFrom(cfg *config.Config, consumerName string) Settings {
 		consumerName = cfg.ConsumerName
 	}
 	return Settings{
-		ConsumerGroup:     cfg.ConsumerGroup,
-		ConsumerName:      consumerName,
-		CursorStart:       cfg.CursorStart,
-		CursorStartTime:   cfg.CursorStartTime(),
-		HeartbeatInterval: cfg.HeartbeatInterval,
-		ConsumerTimeout:   cfg.ConsumerTimeout,
-		FetchInterval:     cfg.FetchInterval,
-		CommitInterval:    cfg.CommitInterval,
-		MaxFetchGroups:    cfg.MaxFetchGroups,
-		LagInterval:       cfg.LagInterval,
-		RequestTimeout:    cfg.RequestTimeout,
-		RetryTimeout:      cfg.RetryTimeout,
-		SampleMaxLength:   cfg.SampleMaxLength,
-		Canary:            cfg.Canary,
+		ConsumerGroup:        cfg.ConsumerGroup,
+		ConsumerName:         consumerName,
+		CursorStart:          cfg.CursorStart,
+		CursorStartTime:      cfg.CursorStartTime(),
+		HeartbeatInterval:    cfg.HeartbeatInterval,
+		ConsumerTimeout:      cfg.ConsumerTimeout,
+		FetchInterval:        cfg.FetchInterval,
+		IdlePollInterval:     cfg.IdlePollInterval,
+		CommitInterval:       cfg.CommitInterval,
+		UnscrapedCommitAfter: cfg.UnscrapedCommitAfter,
+		MaxFetchGroups:       cfg.MaxFetchGroups,
+		PullWorkers:          cfg.PullWorkers,
+		PullBufferBytes:      int64(cfg.PullBufferBytes),
+		LagInterval:          cfg.LagInterval,
+		RequestTimeout:       cfg.RequestTimeout,
+		SampleMaxLength:      cfg.SampleMaxLength,
+		Canary:               cfg.Canary,
 	}
 }
 
@@ -72,11 +92,11 @@ func CompileRules(cfg *config.Config) (*match.RuleSet, error) {
 	return match.Compile(specs)
 }
 
-// Apply makes the running targets match cfg: rule changes take effect on the
-// next batch without restarting anything; targets that are gone or changed
-// are stopped (flushing their checkpoints) before their replacement starts;
-// a change of the shared settings restarts every target.
-func (m *Manager) Apply(cfg *config.Config, settings Settings) error {
+// Apply makes the running members match cfg: rule changes take effect on the
+// next batch without restarting anything; members whose logstore is gone or
+// changed drain (their counts scraped and committed) before their
+// replacement starts; a change of the shared settings restarts every member.
+func (e *Manager) Apply(cfg *config.Config, settings Settings) error {
 	set, err := CompileRules(cfg)
 	if err != nil {
 		return err
@@ -86,77 +106,93 @@ func (m *Manager) Apply(cfg *config.Config, settings Settings) error {
 		labels[i] = collector.RuleLabels{Name: r.Name, Field: r.Field}
 	}
 
-	m.applyMu.Lock()
-	defer m.applyMu.Unlock()
-	m.rules.Store(&compiledRules{set: set, labels: labels})
-	m.metrics.ForgetRules(labels)
+	e.applyMu.Lock()
+	defer e.applyMu.Unlock()
+	e.rules.Store(&compiledRules{set: set, labels: labels})
+	e.metrics.ForgetRules(labels)
 
 	desired := map[string]config.Target{}
 	for _, t := range cfg.Targets() {
 		desired[t.Key()] = t
 	}
-	m.mu.Lock()
-	restartAll := settings != m.settings
-	m.settings = settings
-	var stopping []*target
-	for key, t := range m.targets {
-		if want, ok := desired[key]; restartAll || !ok || want != t.cfg {
-			stopping = append(stopping, t)
-			delete(m.targets, key)
+	e.mu.Lock()
+	restartAll := settings != e.settings
+	e.settings = settings
+	var stopping, removed []*member
+	for key, m := range e.members {
+		want, ok := desired[key]
+		if restartAll || !ok || want != m.cfg {
+			stopping = append(stopping, m)
+			delete(e.members, key)
+			if !ok {
+				removed = append(removed, m)
+			}
 		}
 	}
-	m.mu.Unlock()
+	e.mu.Unlock()
 	// A replacement joins the group under the same consumer name, so the old
-	// target must be gone first.
-	m.stopAll(stopping)
+	// member must be gone first.
+	e.stopMembers(stopping)
+	for _, m := range removed {
+		e.metrics.DeleteTarget(m.labels)
+	}
 
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	if e.sched == nil || restartAll {
+		if e.sched != nil {
+			e.sched.close()
+		}
+		e.budget = newByteBudget(settings.PullBufferBytes)
+		e.sched = newScheduler(settings.PullWorkers, e.newPullWorker)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	for key, want := range desired {
-		if _, running := m.targets[key]; running {
+		if _, running := e.members[key]; running {
 			continue
 		}
-		t := newTarget(want, settings, &m.rules, m.metrics, m.logger)
-		m.targets[key] = t
-		go t.run()
+		m := newMember(e, want, settings, false)
+		e.members[key] = m
+		m.start()
 	}
 	return nil
 }
 
-// stopAll stops targets in parallel, each within the stop timeout.
-func (m *Manager) stopAll(targets []*target) {
+// stopMembers stops members in parallel, each within the stop timeout.
+func (e *Manager) stopMembers(members []*member) {
+	deadline := time.Now().Add(e.stopTimeout)
 	var wg sync.WaitGroup
-	for _, t := range targets {
-		wg.Go(func() {
-			if !t.stop(m.stopTimeout) {
-				t.logger.Warn("Consumer did not stop in time; its last checkpoint may not be saved", "timeout", m.stopTimeout)
-			}
-		})
+	for _, m := range members {
+		wg.Go(func() { m.stop(deadline) })
 	}
 	wg.Wait()
 }
 
-// Stop stops every target, flushing checkpoints, each within the stop timeout.
-func (m *Manager) Stop() {
-	m.applyMu.Lock()
-	defer m.applyMu.Unlock()
-	m.mu.Lock()
-	targets := make([]*target, 0, len(m.targets))
-	for key, t := range m.targets {
-		targets = append(targets, t)
-		delete(m.targets, key)
+// Stop drains every member (each shard's counts scraped, then committed),
+// within the stop timeout, and stops pulling. Nothing keeps running after.
+func (e *Manager) Stop() {
+	e.applyMu.Lock()
+	defer e.applyMu.Unlock()
+	e.mu.Lock()
+	members := make([]*member, 0, len(e.members))
+	for key, m := range e.members {
+		members = append(members, m)
+		delete(e.members, key)
 	}
-	m.mu.Unlock()
-	m.stopAll(targets)
+	e.mu.Unlock()
+	e.stopMembers(members)
+	if e.sched != nil {
+		e.sched.close()
+		e.sched = nil
+	}
 }
 
-// Ready reports whether every target has started or reported why it cannot;
+// Ready reports whether every member has started or reported why it cannot;
 // pending names those still trying for the first time.
-func (m *Manager) Ready() (ready bool, pending []string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for key, t := range m.targets {
-		if !t.ready() {
+func (e *Manager) Ready() (ready bool, pending []string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for key, m := range e.members {
+		if !m.ready() {
 			pending = append(pending, key)
 		}
 	}
@@ -164,20 +200,142 @@ func (m *Manager) Ready() (ready bool, pending []string) {
 	return len(pending) == 0, pending
 }
 
-// LogstoreStates reports every target's health for the collector.
-func (m *Manager) LogstoreStates() []collector.LogstoreState {
-	m.mu.Lock()
-	targets := make([]*target, 0, len(m.targets))
-	for _, t := range m.targets {
-		targets = append(targets, t)
+// LogstoreStates reports every member's health for the collector.
+func (e *Manager) LogstoreStates() []collector.LogstoreState {
+	e.mu.Lock()
+	members := make([]*member, 0, len(e.members))
+	for _, m := range e.members {
+		members = append(members, m)
 	}
-	m.mu.Unlock()
-	out := make([]collector.LogstoreState, len(targets))
-	for i, t := range targets {
-		out[i] = t.state()
+	e.mu.Unlock()
+	out := make([]collector.LogstoreState, len(members))
+	for i, m := range members {
+		out[i] = m.state()
 	}
 	sort.Slice(out, func(i, j int) bool {
-		return fmt.Sprint(out[i].Target) < fmt.Sprint(out[j].Target)
+		a, b := out[i].Target, out[j].Target
+		if a.Region != b.Region {
+			return a.Region < b.Region
+		}
+		if a.Project != b.Project {
+			return a.Project < b.Project
+		}
+		return a.Logstore < b.Logstore
 	})
 	return out
+}
+
+// idlePollsPerSecond is the rate of polls of quiet shards the automatic idle
+// interval aims at: below 2,000 shards a quiet shard is polled more often
+// than once a second, above it once a second (a log then shows within a
+// second plus a round trip, whatever the number of shards).
+const idlePollsPerSecond = 2000
+
+// idleInterval is how long a quiet shard waits before its next poll.
+func (e *Manager) idleInterval(s Settings) time.Duration {
+	if s.IdlePollInterval > 0 {
+		return s.IdlePollInterval
+	}
+	n := e.activeShards.Load()
+	return min(max(time.Duration(n)*time.Second/idlePollsPerSecond, s.FetchInterval), time.Second)
+}
+
+// busyPullBytes: a pull this large means more is waiting; pull again at once.
+const busyPullBytes = 1 << 20
+
+// newPullWorker gives each worker of the pool its own walker and buffers.
+func (e *Manager) newPullWorker() func(*shardState) {
+	raw := &rawBatch{walker: &logwire.Walker{}}
+	return func(sh *shardState) { e.pullShard(sh, raw) }
+}
+
+// pullShard pulls one shard once, counts what arrived and schedules its next pull.
+func (e *Manager) pullShard(sh *shardState, raw *rawBatch) {
+	m := sh.member
+	m.mu.Lock()
+	if m.shards[sh.id] != sh || sh.status != shardActive || sh.finished {
+		m.mu.Unlock()
+		return
+	}
+	sh.inFlight = true
+	cursor := sh.cursor
+	m.mu.Unlock()
+
+	started := time.Now()
+	res, err := m.puller.pull(m.pullCtx, sh.id, cursor, m.settings.MaxFetchGroups)
+	groups, next, rawSize := 0, "", 0
+	if err == nil {
+		groups, next, rawSize = res.groups, res.nextCursor, len(res.raw)
+		if res.raw != nil {
+			err = sh.work.count(raw.reset(res.raw))
+			raw.reset(nil)
+		}
+		res.release()
+	}
+	// Read after the counts were added: a scrape that moves past this
+	// epoch has gathered them.
+	epoch := e.acks.Epoch()
+	now := time.Now()
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	sh.inFlight = false
+	current := m.shards[sh.id] == sh
+	var due time.Time
+	switch {
+	case err != nil && stopped(m.pullCtx, err):
+		// Draining: nothing was counted.
+	case err != nil:
+		code := errorCode(err)
+		e.metrics.CountError(m.labels, "PullLogs", code)
+		sh.pullFailures++
+		if sh.pullFailures == upFailureThreshold {
+			m.logger.Warn("Pulls keep failing", "shard", sh.id, "err", err)
+		}
+		if code == codeInvalidCursor && current && sh.status == shardActive {
+			m.logger.Warn("Cursor expired (SLS retention); restarting at the oldest retained data", "shard", sh.id, "cursor", cursor)
+			sh.status, sh.resetToBegin, sh.retryAt = shardAcquiring, true, now
+			e.activeShards.Add(-1)
+			m.wake()
+			return
+		}
+		base := 100 * time.Millisecond
+		if httpStatus(err) == 403 { // read quota: give the shard's quota time to refill
+			base = 500 * time.Millisecond
+		}
+		due = now.Add(backoff(sh.pullFailures, base))
+	case groups > 0:
+		sh.pullFailures = 0
+		sh.lastPull = now
+		sh.cursor = next
+		sh.pending = append(sh.pending, ackEntry{epoch: epoch, cursor: next})
+		sh.caughtUp = false
+		due = started.Add(m.settings.FetchInterval)
+		if groups >= m.settings.MaxFetchGroups || rawSize >= busyPullBytes {
+			due = now
+		}
+	default:
+		sh.pullFailures = 0
+		sh.lastPull = now
+		sh.caughtUp, sh.lagSeconds = true, 0
+		if sh.readonly {
+			sh.finished = true
+			m.logger.Debug("Readonly shard read to its end", "shard", sh.id)
+			m.wake()
+			return
+		}
+		due = now.Add(e.idleInterval(m.settings))
+	}
+	switch {
+	case current && sh.status == shardActive:
+		m.sched.schedule(sh, due)
+	case sh.status == shardDraining:
+		m.wake()
+	}
+}
+
+// firstPollDelay spreads the first polls of many shards over an idle
+// interval, so they do not all come due together forever after.
+func (e *Manager) firstPollDelay(s Settings) time.Duration {
+	return time.Duration(rand.Int64N(int64(e.idleInterval(s)) + 1))
 }

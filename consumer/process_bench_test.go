@@ -3,7 +3,6 @@ package consumer
 
 import (
 	"log/slog"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,7 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sls-keyword-exporter/sls_keyword_exporter/collector"
-	"github.com/sls-keyword-exporter/sls_keyword_exporter/config"
+	"github.com/sls-keyword-exporter/sls_keyword_exporter/consumer/logwire"
 	"github.com/sls-keyword-exporter/sls_keyword_exporter/match"
 	"github.com/sls-keyword-exporter/sls_keyword_exporter/pkg/slsemu"
 )
@@ -54,16 +53,9 @@ func BenchmarkSDKDecode(b *testing.B) {
 	}
 }
 
-// BenchmarkMatchAndCount is the exporter's own work on a decoded batch with
-// three rules (two on one field, one full-text).
-func BenchmarkMatchAndCount(b *testing.B) {
-	compressed, raw := pulledBody(b)
-	buf := make([]byte, raw)
-	_, _ = lz4.UncompressBlock(compressed, buf)
-	list, err := sls.LogsBytesDecode(buf)
-	if err != nil {
-		b.Fatal(err)
-	}
+// benchWork is a shard's match loop with three rules (two on one field,
+// one full-text), outside any member.
+func benchWork(b *testing.B) *shardWork {
 	set, err := match.Compile([]match.Spec{
 		{Name: "http_5xx", Field: "status", Regex: `^5\d{2}$`},
 		{Name: "http_503", Field: "status", Regex: `^503$`},
@@ -73,15 +65,71 @@ func BenchmarkMatchAndCount(b *testing.B) {
 		b.Fatal(err)
 	}
 	labels := []collector.RuleLabels{{Name: "http_5xx", Field: "status"}, {Name: "http_503", Field: "status"}, {Name: "oom", Field: "*"}}
-	rules := &atomic.Pointer[compiledRules]{}
-	rules.Store(&compiledRules{set: set, labels: labels})
-	tg := newTarget(config.Target{Region: "r", Project: "p", Logstore: "l"}, Settings{SampleMaxLength: 200}, rules,
-		collector.New(prometheus.NewRegistry()), slog.New(slog.DiscardHandler))
-	p := newProcessor(tg)
-	work := p.work(0)
+	mgr := NewManager(slog.New(slog.DiscardHandler), collector.New(prometheus.NewRegistry()), time.Second)
+	mgr.rules.Store(&compiledRules{set: set, labels: labels})
+	m := &member{eng: mgr, labels: collector.Target{Region: "r", Project: "p", Logstore: "l"}, settings: Settings{SampleMaxLength: 200}}
+	return mgr.newShardWork(m, 0)
+}
+
+// BenchmarkMatchAndCount is the exporter's own work on an already decoded
+// batch: matching, samples and counters.
+func BenchmarkMatchAndCount(b *testing.B) {
+	compressed, raw := pulledBody(b)
+	buf := make([]byte, raw)
+	_, _ = lz4.UncompressBlock(compressed, buf)
+	list, err := sls.LogsBytesDecode(buf)
+	if err != nil {
+		b.Fatal(err)
+	}
+	work := benchWork(b)
+	var batch sdkBatch
 	b.SetBytes(int64(raw))
 	b.ReportAllocs()
 	for b.Loop() {
-		p.count(work, work.batch.reset(list))
+		if err := work.count(batch.reset(list)); err != nil {
+			b.Fatal(err)
+		}
 	}
+}
+
+// BenchmarkPullToCounts is everything a pull costs after the body arrived,
+// both ways: path=sdk decodes with the SDK (what the consumer library did),
+// path=raw is the engine's: lz4 into a pooled buffer, walked in place.
+func BenchmarkPullToCounts(b *testing.B) {
+	compressed, raw := pulledBody(b)
+	b.Run("path=sdk", func(b *testing.B) {
+		work := benchWork(b)
+		var batch sdkBatch
+		b.SetBytes(int64(raw))
+		b.ReportAllocs()
+		for b.Loop() {
+			buf := make([]byte, raw)
+			if _, err := lz4.UncompressBlock(compressed, buf); err != nil {
+				b.Fatal(err)
+			}
+			list, err := sls.LogsBytesDecode(buf)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := work.count(batch.reset(list)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("path=raw", func(b *testing.B) {
+		work := benchWork(b)
+		batch := &rawBatch{walker: &logwire.Walker{}}
+		b.SetBytes(int64(raw))
+		b.ReportAllocs()
+		for b.Loop() {
+			body, err := decompress("lz4", compressed, raw)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := work.count(batch.reset(body)); err != nil {
+				b.Fatal(err)
+			}
+			putBuffer(body)
+		}
+	})
 }

@@ -1,0 +1,758 @@
+// Group membership per logstore: create the group, heartbeat the held shards, take and release shards as SLS answers.
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	sls "github.com/aliyun/aliyun-log-go-sdk"
+
+	"github.com/sls-keyword-exporter/sls_keyword_exporter/collector"
+	"github.com/sls-keyword-exporter/sls_keyword_exporter/config"
+)
+
+// Settings are the consumer knobs shared by every member.
+type Settings struct {
+	ConsumerGroup     string
+	ConsumerName      string
+	CursorStart       string // begin | end | time
+	CursorStartTime   time.Time
+	HeartbeatInterval time.Duration
+	// ConsumerTimeout 0 keeps an existing group's timeout and creates a
+	// missing group with config.DefaultConsumerTimeout.
+	ConsumerTimeout      time.Duration
+	FetchInterval        time.Duration
+	IdlePollInterval     time.Duration // 0: chosen from the number of shards
+	CommitInterval       time.Duration
+	UnscrapedCommitAfter time.Duration
+	MaxFetchGroups       int
+	PullWorkers          int
+	PullBufferBytes      int64
+	LagInterval          time.Duration
+	RequestTimeout       time.Duration
+	SampleMaxLength      int
+	Canary               config.Canary
+}
+
+const (
+	// upFailureThreshold consecutive failed heartbeats, or pulls of one
+	// shard, set sls_up to 0.
+	upFailureThreshold = 3
+	// shardRefreshInterval is how often ListShards runs to notice splits
+	// and merges (a heartbeat granting an unknown shard also triggers it).
+	shardRefreshInterval = 30 * time.Second
+	// drainPoll is how often a draining member checks for a scrape's
+	// acknowledgement.
+	drainPoll = 50 * time.Millisecond
+	// sdkRetryWindow bounds the SDK's internal retry loop to a single
+	// attempt (its first backoff is at least 250 ms): we retry ourselves,
+	// with our deadlines and the SLS error code intact.
+	sdkRetryWindow   = 200 * time.Millisecond
+	setupBaseBackoff = 500 * time.Millisecond
+)
+
+func init() {
+	// The SDK's read calls retry 5xx until the retry window ends and then
+	// return a context error without the SLS code. We retry ourselves.
+	sls.RetryOnServerErrorEnabled = false
+}
+
+// shardMeta is what ListShards says of a shard.
+type shardMeta struct {
+	readonly  bool
+	createdAt int64 // unix seconds, SLS's clock
+}
+
+// member is this replica's membership in the consumer group of one
+// (region, project, logstore): two goroutines, the heartbeat and the work
+// loop (group setup, cursors, commits, releases, lag probes).
+type member struct {
+	eng      *Manager
+	cfg      config.Target
+	labels   collector.Target
+	settings Settings
+	logger   *slog.Logger
+	// fromBegin reads shards without a checkpoint from their beginning: the
+	// logstore appeared while the exporter was running.
+	fromBegin bool
+
+	client *sls.Client
+	puller *puller
+	sched  *scheduler
+
+	// ctx ends every call in flight when the member is gone (or its stop
+	// deadline passed); pullCtx ends pulls as soon as the member drains.
+	ctx         context.Context
+	cancel      context.CancelFunc
+	pullCtx     context.Context
+	cancelPulls context.CancelFunc
+
+	stopOnce sync.Once
+	stopCh   chan struct{}
+	kick     chan struct{}
+	hbStop   chan struct{}
+	hbDone   chan struct{}
+	done     chan struct{}
+	// background holds the lag probes, which must end with the member.
+	background sync.WaitGroup
+
+	mu              sync.Mutex
+	shards          map[int]*shardState
+	retired         []retiredShard // released shards whose series wait for a scrape
+	meta            map[int]shardMeta
+	knownAtStart    map[int]bool // shards listed when the member started
+	readwriteShards int          // -1 until known
+	lastShardList   time.Time
+	groupTimeout    time.Duration
+	groupReady      bool
+	needGroup       bool
+	stopping        bool
+	stopDeadline    time.Time
+	attempted       bool  // the first setup attempt finished, well or not
+	setupErr        error // why the logstore cannot be consumed, while it cannot
+	hbFailures      int
+	lastHeartbeatOK time.Time
+	lastCommit      time.Time
+	lastLagProbe    time.Time
+	lastCanary      time.Time
+	probing         bool
+}
+
+// retiredShard is a released shard whose series are deleted once the counts
+// added at epoch have been scraped.
+type retiredShard struct {
+	id    int
+	epoch uint64
+	at    time.Time
+}
+
+func newMember(eng *Manager, cfg config.Target, settings Settings, fromBegin bool) *member {
+	labels := collector.Target{Region: cfg.Region, Project: cfg.Project, Logstore: cfg.Logstore}
+	m := &member{
+		eng:             eng,
+		cfg:             cfg,
+		labels:          labels,
+		settings:        settings,
+		logger:          eng.logger.With("region", cfg.Region, "project", cfg.Project, "logstore", cfg.Logstore),
+		fromBegin:       fromBegin,
+		stopCh:          make(chan struct{}),
+		kick:            make(chan struct{}, 1),
+		hbStop:          make(chan struct{}),
+		hbDone:          make(chan struct{}),
+		done:            make(chan struct{}),
+		shards:          map[int]*shardState{},
+		meta:            map[int]shardMeta{},
+		readwriteShards: -1,
+	}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+	m.pullCtx, m.cancelPulls = context.WithCancel(m.ctx)
+	transport := eng.transports.acquire(cfg, settings.RequestTimeout)
+	httpClient := &http.Client{Transport: &cancelOnStop{base: transport, stop: m.ctx}, Timeout: settings.RequestTimeout}
+	credentials := credentialsProvider(cfg)
+	userAgent := "sls_keyword_exporter/" + settings.ConsumerGroup + "_" + settings.ConsumerName
+	// Every field the SDK would fill lazily is set here: it writes them under
+	// a read lock on first use, which races between concurrent callers.
+	m.client = (&sls.Client{
+		Endpoint:       cfg.Endpoint,
+		UserAgent:      userAgent,
+		RequestTimeOut: settings.RequestTimeout,
+		RetryTimeOut:   sdkRetryWindow,
+		HTTPClient:     httpClient,
+	}).WithCredentialsProvider(credentials)
+	m.sched = eng.sched
+	m.puller = newPuller(httpClient, credentials, cfg.Endpoint, cfg.Project, cfg.Logstore, cfg.Compression, userAgent, eng.budget)
+	return m
+}
+
+// credentialsProvider gives the SDK and the raw pulls their AccessKey.
+func credentialsProvider(cfg config.Target) sls.CredentialsProvider {
+	c := cfg.Credentials
+	return sls.NewStaticCredentialsProvider(c.AccessKeyID, c.AccessKeySecret.Reveal(), c.SecurityToken.Reveal())
+}
+
+// start runs the member until stop.
+func (m *member) start() { go m.run() }
+
+// stop asks the member to drain: stop pulling, wait until a scrape has
+// acknowledged every counted batch (or the deadline), commit, release.
+// It returns once the member is gone.
+func (m *member) stop(deadline time.Time) {
+	m.stopOnce.Do(func() {
+		m.mu.Lock()
+		m.stopping = true
+		m.stopDeadline = deadline
+		m.mu.Unlock()
+		close(m.stopCh)
+	})
+	// At the deadline every call in flight is cut, whatever SLS answers.
+	hard := time.AfterFunc(time.Until(deadline), m.cancel)
+	defer hard.Stop()
+	<-m.done
+}
+
+func (m *member) wake() {
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (m *member) run() {
+	defer close(m.done)
+	defer m.eng.transports.release(m.cfg)
+	defer m.cancel()
+
+	for attempt := 1; ; attempt++ {
+		err := m.setup()
+		m.mu.Lock()
+		m.attempted, m.setupErr = true, err
+		m.mu.Unlock()
+		if err == nil {
+			break
+		}
+		wait := backoff(attempt, setupBaseBackoff)
+		if attempt <= 3 || attempt%20 == 0 {
+			m.logger.Error("Cannot consume logstore; retrying", "err", err, "retry_in", wait)
+		}
+		select {
+		case <-m.stopCh:
+			m.finish()
+			return
+		case <-time.After(wait):
+		}
+	}
+	m.logger.Info("Consuming logstore", "consumer_group", m.settings.ConsumerGroup, "consumer", m.settings.ConsumerName, "group_timeout", m.groupTimeout)
+	go m.heartbeatLoop()
+
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	stopCh := m.stopCh
+	for {
+		now := time.Now()
+		if m.step(now) {
+			break
+		}
+		timer.Reset(m.nextStep(now))
+		select {
+		case <-timer.C:
+		case <-m.kick:
+		case <-stopCh:
+			stopCh = nil
+			m.beginDrainAll()
+		}
+	}
+	close(m.hbStop)
+	<-m.hbDone
+	m.cancel()
+	m.background.Wait()
+	m.finish()
+}
+
+// finish drops what the member exported once it is gone.
+func (m *member) finish() {
+	m.mu.Lock()
+	for _, sh := range m.shards {
+		m.sched.unschedule(sh)
+	}
+	clear(m.shards)
+	m.mu.Unlock()
+}
+
+// setup proves the logstore can be read (ListShards) and makes sure the
+// consumer group exists.
+func (m *member) setup() error {
+	if err := m.listShards(); err != nil {
+		return err
+	}
+	return m.ensureGroup()
+}
+
+// listShards refreshes which shards exist and which are readonly.
+func (m *member) listShards() error {
+	shards, err := m.client.ListShards(m.cfg.Project, m.cfg.Logstore)
+	if err != nil {
+		m.countError("ListShards", err)
+		return err
+	}
+	meta := make(map[int]shardMeta, len(shards))
+	readwrite := 0
+	for _, s := range shards {
+		meta[s.ShardID] = shardMeta{readonly: s.Status == "readonly", createdAt: int64(s.CreateTime)}
+		if s.Status != "readonly" {
+			readwrite++
+		}
+	}
+	if readwrite == 0 {
+		m.eng.metrics.CountError(m.labels, "ListShards", "LogStoreWithoutShard")
+		return errors.New("the logstore has no readwrite shard")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.meta = meta
+	m.readwriteShards = readwrite
+	m.lastShardList = time.Now()
+	if m.knownAtStart == nil {
+		m.knownAtStart = make(map[int]bool, len(meta))
+		for id := range meta {
+			m.knownAtStart[id] = true
+		}
+	}
+	for id, sh := range m.shards {
+		if info, ok := meta[id]; ok && info.readonly && !sh.readonly {
+			sh.readonly = true
+			m.logger.Info("Shard turned readonly (split or merged); reading it to its end", "shard", id)
+		}
+	}
+	return nil
+}
+
+// ensureGroup creates the consumer group when missing. An existing group's
+// timeout is kept unless consumer_timeout is set: SDK members heartbeat only
+// every 20 s and a lower timeout would expire them.
+func (m *member) ensureGroup() error {
+	groups, err := m.client.ListConsumerGroup(m.cfg.Project, m.cfg.Logstore)
+	if err != nil {
+		m.countError("ListConsumerGroup", err)
+		return err
+	}
+	want := m.settings.ConsumerTimeout
+	for _, g := range groups {
+		if g.ConsumerGroupName != m.settings.ConsumerGroup {
+			continue
+		}
+		timeout := time.Duration(g.Timeout) * time.Second
+		if want > 0 && timeout != want {
+			update := sls.ConsumerGroup{ConsumerGroupName: g.ConsumerGroupName, Timeout: int(want / time.Second), InOrder: g.InOrder}
+			if err := m.client.UpdateConsumerGroup(m.cfg.Project, m.cfg.Logstore, update); err != nil {
+				m.countError("UpdateConsumerGroup", err)
+				return err
+			}
+			timeout = want
+		}
+		m.setGroupTimeout(timeout)
+		return nil
+	}
+	if want == 0 {
+		want = config.DefaultConsumerTimeout
+	}
+	create := sls.ConsumerGroup{ConsumerGroupName: m.settings.ConsumerGroup, Timeout: int(want / time.Second)}
+	if err := m.client.CreateConsumerGroup(m.cfg.Project, m.cfg.Logstore, create); err != nil {
+		if errorCode(err) != codeGroupAlreadyExist {
+			m.countError("CreateConsumerGroup", err)
+			return err
+		}
+		// Another replica created it meanwhile: read its timeout.
+		return m.ensureGroup()
+	}
+	m.logger.Info("Created consumer group", "consumer_group", m.settings.ConsumerGroup, "timeout", want)
+	m.setGroupTimeout(want)
+	return nil
+}
+
+func (m *member) setGroupTimeout(timeout time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.groupTimeout = timeout
+	m.groupReady, m.needGroup = true, false
+	if timeout < 2*m.settings.HeartbeatInterval {
+		m.logger.Warn("The consumer group's timeout is shorter than two heartbeat intervals; shards may move between replicas spuriously",
+			"group_timeout", timeout, "heartbeat_interval", m.settings.HeartbeatInterval)
+	}
+}
+
+func (m *member) countError(operation string, err error) {
+	if stopped(m.ctx, err) {
+		return
+	}
+	m.eng.metrics.CountError(m.labels, operation, errorCode(err))
+}
+
+// heartbeatLoop tells SLS which shards this member holds, every interval.
+func (m *member) heartbeatLoop() {
+	defer close(m.hbDone)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-m.hbStop:
+			return
+		case <-timer.C:
+		}
+		m.heartbeat()
+		// ±10% jitter keeps a thousand members from heartbeating in step.
+		interval := m.settings.HeartbeatInterval
+		timer.Reset(interval - interval/10 + time.Duration(rand.Int64N(int64(interval/5)+1)))
+	}
+}
+
+func (m *member) heartbeat() {
+	m.mu.Lock()
+	if !m.groupReady {
+		m.mu.Unlock()
+		return
+	}
+	reported := make([]int, 0, len(m.shards))
+	for id := range m.shards {
+		reported = append(reported, id)
+	}
+	m.mu.Unlock()
+	sort.Ints(reported)
+
+	granted, err := m.client.HeartBeat(m.cfg.Project, m.cfg.Logstore, m.settings.ConsumerGroup, m.settings.ConsumerName, reported)
+	now := time.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err != nil {
+		if stopped(m.ctx, err) {
+			return
+		}
+		code := errorCode(err)
+		m.eng.metrics.CountError(m.labels, "HeartBeat", code)
+		m.hbFailures++
+		if m.hbFailures == upFailureThreshold {
+			m.logger.Warn("Heartbeats keep failing", "err", err)
+		}
+		switch {
+		case code == codeGroupNotExist:
+			// Someone deleted the group: create it again.
+			m.groupReady, m.needGroup = false, true
+			m.dropAllLocked("the consumer group no longer exists")
+			m.wake()
+		case code == codeNotExistConsumerWithBo:
+			// The server expired this consumer: our shards may be someone
+			// else's now. Rejoin with an empty heartbeat.
+			m.dropAllLocked("the group expired this consumer")
+		case !m.lastHeartbeatOK.IsZero() && now.Sub(m.lastHeartbeatOK) > m.groupTimeout:
+			m.dropAllLocked("heartbeats failed for longer than the group's timeout")
+		}
+		return
+	}
+	m.hbFailures = 0
+	m.lastHeartbeatOK = now
+	m.applyGrantLocked(granted, now)
+}
+
+// applyGrantLocked takes newly granted shards and drains those no longer granted.
+func (m *member) applyGrantLocked(granted []int, now time.Time) {
+	isGranted := make(map[int]bool, len(granted))
+	changed := false
+	for _, id := range granted {
+		isGranted[id] = true
+		sh, held := m.shards[id]
+		switch {
+		case m.stopping:
+		case !held:
+			m.shards[id] = newShardState(id, m)
+			m.unretireLocked(id)
+			changed = true
+		case sh.status == shardDraining && !m.stopping:
+			// The handover was called off: keep reading.
+			sh.status = shardActive
+			m.sched.schedule(sh, now)
+		}
+	}
+	for id, sh := range m.shards {
+		if !isGranted[id] && sh.status != shardDraining {
+			m.beginDrainLocked(sh, now.Add(m.eng.stopTimeout))
+			changed = true
+		}
+	}
+	if changed {
+		m.wake()
+	}
+}
+
+// dropAllLocked forgets every shard without committing: the server no longer
+// counts us as their holder, so a commit could overwrite the new holder's.
+func (m *member) dropAllLocked(why string) {
+	if len(m.shards) == 0 {
+		return
+	}
+	m.logger.Warn("Dropping every shard", "reason", why, "shards", len(m.shards))
+	for id, sh := range m.shards {
+		m.retireLocked(sh)
+		delete(m.shards, id)
+	}
+}
+
+// beginDrainAll drains every shard for a stop.
+func (m *member) beginDrainAll() {
+	m.cancelPulls()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, sh := range m.shards {
+		m.beginDrainLocked(sh, m.stopDeadline)
+	}
+}
+
+// beginDrainLocked stops pulling a shard; the work loop releases it once
+// its counts are scraped and committed.
+func (m *member) beginDrainLocked(sh *shardState, deadline time.Time) {
+	if sh.status == shardDraining {
+		if deadline.Before(sh.drainDeadline) {
+			sh.drainDeadline = deadline
+		}
+		return
+	}
+	if sh.status == shardActive {
+		m.eng.activeShards.Add(-1)
+	}
+	sh.status = shardDraining
+	sh.drainDeadline = deadline
+	m.sched.unschedule(sh)
+}
+
+// retireLocked counts a shard as released: its series go once scraped.
+func (m *member) retireLocked(sh *shardState) {
+	if sh.status == shardActive {
+		m.eng.activeShards.Add(-1)
+	}
+	m.sched.unschedule(sh)
+	if sh.work != nil || len(sh.pending) > 0 {
+		m.retired = append(m.retired, retiredShard{id: sh.id, epoch: sh.newestEpoch(), at: time.Now()})
+	}
+}
+
+func (m *member) unretireLocked(id int) {
+	kept := m.retired[:0]
+	for _, r := range m.retired {
+		if r.id != id {
+			kept = append(kept, r)
+		}
+	}
+	m.retired = kept
+}
+
+// step does whatever is due and reports whether the member is finished
+// (stopping, with every shard released).
+func (m *member) step(now time.Time) bool {
+	m.mu.Lock()
+	needGroup := m.needGroup
+	stopping := m.stopping
+	m.mu.Unlock()
+	if needGroup && !stopping {
+		if err := m.ensureGroup(); err != nil {
+			m.logger.Warn("Recreating the consumer group failed", "err", err)
+		}
+	}
+	if !stopping {
+		m.acquire(now)
+	}
+	m.releaseDrained(now)
+	m.commit(now, false)
+	m.deleteRetiredSeries(now)
+	if !stopping {
+		m.maybeRefreshShards(now)
+		m.maybeProbeLag(now)
+		m.maybeWriteCanary(now)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.stopping && (len(m.shards) == 0 || now.After(m.stopDeadline)) {
+		if len(m.shards) > 0 {
+			m.logger.Warn("Stop deadline passed before every shard's counts were scraped; releasing anyway", "shards", len(m.shards))
+			for id, sh := range m.shards {
+				m.retireLocked(sh)
+				delete(m.shards, id)
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// nextStep is how long the work loop may sleep.
+func (m *member) nextStep(now time.Time) time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	wait := min(m.settings.CommitInterval, m.settings.LagInterval, shardRefreshInterval)
+	if m.settings.Canary.Enabled {
+		wait = min(wait, m.settings.Canary.Interval)
+	}
+	for _, sh := range m.shards {
+		switch sh.status {
+		case shardDraining:
+			wait = min(wait, drainPoll)
+		case shardAcquiring:
+			wait = min(wait, max(time.Until(sh.retryAt), 0))
+		}
+	}
+	if len(m.retired) > 0 {
+		wait = min(wait, 250*time.Millisecond)
+	}
+	if m.stopping {
+		wait = min(wait, max(time.Until(m.stopDeadline), 0))
+	}
+	return wait
+}
+
+// acquire reads the start cursor of newly granted shards: the group's
+// checkpoint, or where cursor_start says for shards without one.
+func (m *member) acquire(now time.Time) {
+	m.mu.Lock()
+	var due []*shardState
+	unknown := false
+	for _, sh := range m.shards {
+		if sh.status == shardAcquiring && !now.Before(sh.retryAt) {
+			due = append(due, sh)
+			if _, ok := m.meta[sh.id]; !ok {
+				unknown = true
+			}
+		}
+	}
+	m.mu.Unlock()
+	if len(due) == 0 {
+		return
+	}
+	if unknown {
+		// A shard we have not seen: a split's or merge's child.
+		if err := m.listShards(); err != nil {
+			m.retryAcquire(due, err)
+			return
+		}
+	}
+	checkpoints, err := m.client.GetCheckpoint(m.cfg.Project, m.cfg.Logstore, m.settings.ConsumerGroup)
+	if err != nil {
+		m.countError("GetCheckpoint", err)
+		m.retryAcquire(due, err)
+		return
+	}
+	saved := make(map[int]string, len(checkpoints))
+	for _, cp := range checkpoints {
+		saved[cp.ShardID] = cp.CheckPoint
+	}
+	for _, sh := range due {
+		m.acquireShard(sh, saved, now)
+	}
+}
+
+func (m *member) retryAcquire(shards []*shardState, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, sh := range shards {
+		sh.acquireTries++
+		sh.retryAt = time.Now().Add(backoff(sh.acquireTries, 200*time.Millisecond))
+	}
+	if !stopped(m.ctx, err) {
+		m.logger.Debug("Reading start cursors failed; retrying", "err", err)
+	}
+}
+
+func (m *member) acquireShard(sh *shardState, saved map[int]string, now time.Time) {
+	m.mu.Lock()
+	reset := sh.resetToBegin
+	checkpoint := saved[sh.id]
+	from := ""
+	if reset || checkpoint == "" {
+		from = m.startPositionLocked(sh.id, saved)
+		if reset {
+			from = "begin"
+		}
+	}
+	m.mu.Unlock()
+
+	cursor, startEntry := checkpoint, false
+	if from != "" {
+		c, err := m.client.GetCursor(m.cfg.Project, m.cfg.Logstore, sh.id, from)
+		if err != nil {
+			m.countError("GetCursor", err)
+			m.retryAcquire([]*shardState{sh}, err)
+			return
+		}
+		cursor, startEntry = c, true
+	}
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.shards[sh.id] != sh || sh.status != shardAcquiring {
+		return // released meanwhile
+	}
+	if sh.work == nil {
+		sh.work = m.eng.newShardWork(m, sh.id)
+	}
+	sh.cursor = cursor
+	if startEntry {
+		// Nothing is counted before the start position: it may be
+		// committed at once, so the group records where it started.
+		sh.pending = append(sh.pending, ackEntry{epoch: 0, cursor: cursor})
+	} else {
+		sh.committed = cursor
+	}
+	sh.resetToBegin = false
+	sh.acquireTries = 0
+	sh.readonly = m.meta[sh.id].readonly
+	sh.status = shardActive
+	m.eng.activeShards.Add(1)
+	m.sched.schedule(sh, now.Add(m.eng.firstPollDelay(m.settings)))
+	m.logger.Debug("Shard acquired", "shard", sh.id, "from", fmt.Sprintf("%s%s", map[bool]string{true: "start position ", false: "checkpoint"}[startEntry], from), "readonly", sh.readonly)
+}
+
+// startPositionLocked is where a shard without a checkpoint starts. A
+// split's or merge's child is read from its beginning whatever cursor_start
+// says, or the logs written before it was taken would be lost: it is one
+// that appeared while this member ran, or one created after a shard the
+// group has already consumed.
+func (m *member) startPositionLocked(id int, saved map[int]string) string {
+	if m.fromBegin || m.settings.CursorStart == "begin" {
+		return "begin"
+	}
+	if m.knownAtStart != nil && !m.knownAtStart[id] {
+		return "begin"
+	}
+	created := m.meta[id].createdAt
+	for other, cp := range saved {
+		if cp != "" && other != id && m.meta[other].createdAt < created {
+			return "begin"
+		}
+	}
+	if m.settings.CursorStart == "end" {
+		return "end"
+	}
+	return strconv.FormatInt(m.settings.CursorStartTime.Unix(), 10)
+}
+
+// maybeRefreshShards lists shards every shardRefreshInterval.
+func (m *member) maybeRefreshShards(now time.Time) {
+	m.mu.Lock()
+	due := now.Sub(m.lastShardList) >= shardRefreshInterval
+	m.mu.Unlock()
+	if due {
+		if err := m.listShards(); err != nil && !stopped(m.ctx, err) {
+			m.logger.Warn("Listing shards failed", "err", err)
+		}
+	}
+}
+
+// state reports the member for the collector.
+func (m *member) state() collector.LogstoreState {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st := collector.LogstoreState{Target: m.labels, ReadwriteShards: m.readwriteShards, GroupTimeout: m.groupTimeout}
+	st.Up = m.attempted && m.setupErr == nil && m.groupReady && m.hbFailures < upFailureThreshold
+	for id, sh := range m.shards {
+		if sh.pullFailures >= upFailureThreshold {
+			st.Up = false
+		}
+		if sh.status == shardDraining {
+			continue
+		}
+		st.Held = append(st.Held, collector.ShardState{ID: id, Readonly: sh.readonly, LagSeconds: sh.lagSeconds, LastPull: sh.lastPull})
+	}
+	sort.Slice(st.Held, func(i, j int) bool { return st.Held[i].ID < st.Held[j].ID })
+	return st
+}
+
+// ready reports whether the first setup attempt finished.
+func (m *member) ready() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.attempted
+}

@@ -1,0 +1,223 @@
+// Raw PullLogs: a signed GET per pull, the body and its decompression in pooled buffers, no SDK decode.
+package consumer
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	sls "github.com/aliyun/aliyun-log-go-sdk"
+	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
+)
+
+// slsAPIVersion is what the SDK sends as x-log-apiversion.
+const slsAPIVersion = "0.6.0"
+
+// puller sends raw PullLogs requests for one member: the SDK's pull would
+// allocate the body and its decompression anew on every call and decode
+// every log into structs.
+type puller struct {
+	client      *http.Client
+	credentials sls.CredentialsProvider
+	baseURL     string // scheme://<project>.<endpoint>
+	pathPrefix  string // /logstores/<logstore>/shards/
+	compression string // lz4 or zstd
+	userAgent   string
+	budget      *byteBudget
+}
+
+// pulled is one PullLogs answer.
+type pulled struct {
+	nextCursor string
+	groups     int    // log groups returned
+	raw        []byte // the decompressed LogGroupList, pooled; nil when empty
+	netBytes   int    // compressed body size
+	reserved   int64  // bytes held in the budget until release
+	budget     *byteBudget
+}
+
+// release returns the buffers and the budget; the batch must not be used after.
+func (p *pulled) release() {
+	if p.raw != nil {
+		putBuffer(p.raw)
+		p.raw = nil
+	}
+	if p.reserved > 0 {
+		p.budget.release(p.reserved)
+		p.reserved = 0
+	}
+}
+
+func newPuller(client *http.Client, credentials sls.CredentialsProvider, endpoint, project, logstore, compression, userAgent string, budget *byteBudget) *puller {
+	scheme, host := "http://", endpoint
+	switch {
+	case strings.HasPrefix(endpoint, "https://"):
+		scheme, host = "https://", strings.TrimPrefix(endpoint, "https://")
+	case strings.HasPrefix(endpoint, "http://"):
+		host = strings.TrimPrefix(endpoint, "http://")
+	}
+	return &puller{
+		client:      client,
+		credentials: credentials,
+		baseURL:     scheme + project + "." + host,
+		pathPrefix:  "/logstores/" + logstore + "/shards/",
+		compression: compression,
+		userAgent:   userAgent,
+		budget:      budget,
+	}
+}
+
+// pull reads up to count log groups of a shard from cursor.
+func (p *puller) pull(ctx context.Context, shard int, cursor string, count int) (*pulled, error) {
+	creds, err := p.credentials.GetCredentials()
+	if err != nil {
+		return nil, fmt.Errorf("credentials: %w", err)
+	}
+	// Keys in the order SLS's canonical resource sorts them.
+	uri := p.pathPrefix + strconv.Itoa(shard) + "?count=" + strconv.Itoa(count) + "&cursor=" + url.QueryEscape(cursor) + "&type=logs"
+	headers := map[string]string{
+		"x-log-apiversion":  slsAPIVersion,
+		"x-log-bodyrawsize": "0",
+		"Accept":            "application/x-protobuf",
+		"Accept-Encoding":   p.compression,
+		"Date":              httpDate(),
+		"User-Agent":        p.userAgent,
+	}
+	if creds.SecurityToken != "" {
+		headers["x-acs-security-token"] = creds.SecurityToken
+	}
+	if err := sls.NewSignerV1(creds.AccessKeyID, creds.AccessKeySecret).Sign(http.MethodGet, uri, headers, nil); err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.baseURL+uri, nil)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range headers {
+		req.Header[http.CanonicalHeaderKey(k)] = []string{v}
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		return nil, parseAPIError(resp.StatusCode, body, resp.Header.Get("X-Log-Requestid"))
+	}
+	h := resp.Header
+	next := h.Get("X-Log-Cursor")
+	if next == "" {
+		return nil, fmt.Errorf("PullLogs answer without x-log-cursor")
+	}
+	groups, _ := strconv.Atoi(h.Get("X-Log-Count"))
+	rawSize, err := strconv.Atoi(h.Get("X-Log-Bodyrawsize"))
+	if err != nil || rawSize < 0 {
+		return nil, fmt.Errorf("PullLogs answer with invalid x-log-bodyrawsize %q", h.Get("X-Log-Bodyrawsize"))
+	}
+	out := &pulled{nextCursor: next, groups: groups, budget: p.budget}
+	if rawSize == 0 {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return out, nil
+	}
+	netSize := int(resp.ContentLength)
+	if out.reserved, err = p.budget.acquire(ctx, int64(max(netSize, 0)+rawSize)); err != nil {
+		return nil, err
+	}
+	compressed, err := readBody(resp.Body, netSize)
+	if err != nil {
+		out.release()
+		return nil, err
+	}
+	out.netBytes = len(compressed)
+	out.raw, err = decompress(h.Get("X-Log-Compresstype"), compressed, rawSize)
+	putBuffer(compressed)
+	if err != nil {
+		out.release()
+		return nil, err
+	}
+	return out, nil
+}
+
+// readBody reads a response body into a pooled buffer.
+func readBody(body io.Reader, contentLength int) ([]byte, error) {
+	if contentLength >= 0 {
+		buf := getBuffer(contentLength)
+		if _, err := io.ReadFull(body, buf); err != nil {
+			putBuffer(buf)
+			return nil, err
+		}
+		return buf, nil
+	}
+	var b bytes.Buffer // chunked answers are rare; SLS sends a length
+	if _, err := b.ReadFrom(body); err != nil {
+		return nil, err
+	}
+	buf := getBuffer(b.Len())
+	copy(buf, b.Bytes())
+	return buf, nil
+}
+
+var zstdDecoder = sync.OnceValue(func() *zstd.Decoder {
+	d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(1<<30))
+	if err != nil {
+		panic(err) // only bad options fail
+	}
+	return d
+})
+
+// decompress expands a pulled body into a pooled buffer of rawSize bytes.
+func decompress(compressType string, body []byte, rawSize int) ([]byte, error) {
+	raw := getBuffer(rawSize)
+	switch compressType {
+	case "lz4":
+		n, err := lz4.UncompressBlock(body, raw)
+		if err != nil || n != rawSize {
+			putBuffer(raw)
+			return nil, fmt.Errorf("lz4 body decompressed to %d bytes, want %d: %v", n, rawSize, err)
+		}
+	case "zstd":
+		out, err := zstdDecoder().DecodeAll(body, raw[:0])
+		if err != nil || len(out) != rawSize || &out[0] != &raw[0] {
+			putBuffer(raw)
+			return nil, fmt.Errorf("zstd body decompressed to %d bytes, want %d: %v", len(out), rawSize, err)
+		}
+	case "":
+		if len(body) != rawSize {
+			putBuffer(raw)
+			return nil, fmt.Errorf("uncompressed body of %d bytes, want %d", len(body), rawSize)
+		}
+		copy(raw, body)
+	default:
+		putBuffer(raw)
+		return nil, fmt.Errorf("unsupported x-log-compresstype %q", compressType)
+	}
+	return raw, nil
+}
+
+// cachedDate is the Date header value, formatted once per second.
+var cachedDate atomic.Pointer[dateStamp]
+
+type dateStamp struct {
+	second int64
+	text   string
+}
+
+func httpDate() string {
+	now := time.Now()
+	if d := cachedDate.Load(); d != nil && d.second == now.Unix() {
+		return d.text
+	}
+	d := &dateStamp{second: now.Unix(), text: now.UTC().Format(http.TimeFormat)}
+	cachedDate.Store(d)
+	return d.text
+}

@@ -1,0 +1,142 @@
+// HTTP plumbing: one connection pool per region, requests cancelled when their member stops, direct dialing of IP literals.
+package consumer
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sls-keyword-exporter/sls_keyword_exporter/config"
+)
+
+// transportKey identifies the connection pool of a region: its endpoint and
+// how it is reached.
+type transportKey struct {
+	endpoint string
+	proxyURL string
+}
+
+// transports shares one pool per region among its members, so a thousand
+// logstores of a region reuse a handful of connections.
+type transports struct {
+	mu    sync.Mutex
+	pools map[transportKey]*sharedTransport
+}
+
+type sharedTransport struct {
+	transport *http.Transport
+	users     int
+}
+
+func newTransports() *transports { return &transports{pools: map[transportKey]*sharedTransport{}} }
+
+// acquire returns the region's transport, creating it on first use.
+func (ts *transports) acquire(t config.Target, requestTimeout time.Duration) *http.Transport {
+	key := transportKey{t.Endpoint, t.ProxyURL}
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	st := ts.pools[key]
+	if st == nil {
+		st = &sharedTransport{transport: newTransport(t, requestTimeout)}
+		ts.pools[key] = st
+	}
+	st.users++
+	return st.transport
+}
+
+// release drops a member's use; the last user closes the idle connections.
+func (ts *transports) release(t config.Target) {
+	key := transportKey{t.Endpoint, t.ProxyURL}
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if st := ts.pools[key]; st != nil {
+		if st.users--; st.users <= 0 {
+			st.transport.CloseIdleConnections()
+			delete(ts.pools, key)
+		}
+	}
+}
+
+// newTransport builds a region's connection pool.
+//
+// Requests go to <project>.<endpoint>. For an IP-literal endpoint that name
+// cannot resolve, so the transport dials the IP itself (SLS reads the project
+// from the Host header). Otherwise requests go through proxy_url when set,
+// or the environment's proxy.
+func newTransport(t config.Target, requestTimeout time.Duration) *http.Transport {
+	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	transport := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           dialer.DialContext,
+		MaxIdleConns:          256,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       50 * time.Second, // SLS closes idle connections after about a minute
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: requestTimeout,
+		// We ask for lz4 or zstd ourselves; Go must not add gzip.
+		DisableCompression: true,
+	}
+	if t.ProxyURL != "" {
+		if u, err := url.Parse(t.ProxyURL); err == nil {
+			transport.Proxy = http.ProxyURL(u)
+		}
+	}
+	if config.IsIPEndpoint(t.Endpoint) {
+		addr := endpointAddress(t.Endpoint)
+		transport.Proxy = nil
+		transport.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return dialer.DialContext(ctx, network, addr)
+		}
+	}
+	return transport
+}
+
+// endpointAddress is host:port of an endpoint, with the scheme's default port.
+func endpointAddress(endpoint string) string {
+	port := "80"
+	if strings.HasPrefix(endpoint, "https://") {
+		port = "443"
+	}
+	host := strings.TrimPrefix(strings.TrimPrefix(endpoint, "https://"), "http://")
+	if _, _, err := net.SplitHostPort(host); err == nil {
+		return host
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// cancelOnStop ties every request to a member's lifetime: the SDK builds
+// requests without a context, so this is how a stop aborts them in flight.
+type cancelOnStop struct {
+	base http.RoundTripper
+	stop context.Context
+}
+
+func (c *cancelOnStop) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithCancel(req.Context())
+	unhook := context.AfterFunc(c.stop, cancel)
+	resp, err := c.base.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		unhook()
+		cancel()
+		return nil, err
+	}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, done: func() { unhook(); cancel() }}
+	return resp, nil
+}
+
+type cancelOnClose struct {
+	io.ReadCloser
+	once sync.Once
+	done func()
+}
+
+func (b *cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(b.done)
+	return err
+}
