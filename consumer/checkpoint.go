@@ -97,31 +97,30 @@ func (m *member) sendCommit(job commitJob) bool {
 	return true
 }
 
-// releaseDrained commits and releases draining shards whose counts a scrape
-// has acknowledged, or whose deadline passed: what no scrape saw is read
+// releaseDrained commits what a scrape has acknowledged of each draining
+// shard as soon as it is acknowledged, and releases the shard once every
+// counted batch is (or its deadline passed): what no scrape saw is read
 // again by whoever takes the shard.
 func (m *member) releaseDrained(now time.Time) {
 	m.mu.Lock()
 	acked := m.eng.acks.Acked()
 	unconditional := m.eng.unscraped(now, m.settings.UnscrapedCommitAfter)
-	var ready []*shardState
+	var draining []*shardState
 	for _, sh := range m.shards {
-		if sh.status != shardDraining || sh.inFlight {
-			continue
-		}
-		if sh.allAcked(acked) || unconditional || !now.Before(sh.drainDeadline) {
-			ready = append(ready, sh)
+		if sh.status == shardDraining && !sh.inFlight {
+			draining = append(draining, sh)
 		}
 	}
 	m.mu.Unlock()
 
-	for _, sh := range ready {
+	for _, sh := range draining {
 		m.mu.Lock()
 		job, needCommit := m.commitJobLocked(sh, acked, unconditional)
 		m.mu.Unlock()
-		done := !needCommit || m.sendCommit(job)
+		committed := !needCommit || m.sendCommit(job)
 		m.mu.Lock()
-		if m.shards[sh.id] == sh && (done || !now.Before(sh.drainDeadline)) {
+		complete := committed && (sh.allAcked(acked) || unconditional)
+		if m.shards[sh.id] == sh && (complete || !now.Before(sh.drainDeadline)) {
 			m.retireLocked(sh)
 			delete(m.shards, sh.id)
 			m.logger.Debug("Shard released", "shard", sh.id, "checkpoint", sh.committed, "unscraped_batches", len(sh.pending))

@@ -157,9 +157,10 @@ func (e *Manager) Apply(cfg *config.Config, settings Settings) error {
 	return nil
 }
 
-// stopMembers stops members in parallel, each within the stop timeout.
+// stopMembers stops members in parallel, each within the stop timeout
+// (less a moment for closing the pullers and exiting).
 func (e *Manager) stopMembers(members []*member) {
-	deadline := time.Now().Add(e.stopTimeout)
+	deadline := time.Now().Add(e.stopTimeout - min(e.stopTimeout/20, 250*time.Millisecond))
 	var wg sync.WaitGroup
 	for _, m := range members {
 		wg.Go(func() { m.stop(deadline) })

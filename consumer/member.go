@@ -178,6 +178,12 @@ func credentialsProvider(cfg config.Target) sls.CredentialsProvider {
 	return sls.NewStaticCredentialsProvider(c.AccessKeyID, c.AccessKeySecret.Reveal(), c.SecurityToken.Reveal())
 }
 
+// commitMargin is how long before a stop's deadline draining shards are
+// released anyway: time for their last commit.
+func commitMargin(budget time.Duration) time.Duration {
+	return min(budget/5, time.Second)
+}
+
 // start runs the member until stop.
 func (m *member) start() { go m.run() }
 
@@ -188,11 +194,13 @@ func (m *member) stop(deadline time.Time) {
 	m.stopOnce.Do(func() {
 		m.mu.Lock()
 		m.stopping = true
-		m.stopDeadline = deadline
+		m.stopDeadline = deadline.Add(-commitMargin(time.Until(deadline)))
 		m.mu.Unlock()
 		close(m.stopCh)
 	})
 	// At the deadline every call in flight is cut, whatever SLS answers.
+	// Shards are released a little earlier, so that the commit of what was
+	// acknowledged still has time to land.
 	hard := time.AfterFunc(time.Until(deadline), m.cancel)
 	defer hard.Stop()
 	<-m.done
@@ -229,7 +237,10 @@ func (m *member) run() {
 		case <-time.After(wait):
 		}
 	}
-	m.logger.Info("Consuming logstore", "consumer_group", m.settings.ConsumerGroup, "consumer", m.settings.ConsumerName, "group_timeout", m.groupTimeout)
+	m.mu.Lock()
+	groupTimeout := m.groupTimeout
+	m.mu.Unlock()
+	m.logger.Info("Consuming logstore", "consumer_group", m.settings.ConsumerGroup, "consumer", m.settings.ConsumerName, "group_timeout", groupTimeout)
 	go m.heartbeatLoop()
 
 	timer := time.NewTimer(0)
