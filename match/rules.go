@@ -2,10 +2,12 @@
 package match
 
 import (
-	"bytes"
+	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"regexp"
 	"regexp/syntax"
+	"sync"
 )
 
 // Field is one key/value pair of a log. Both slices may alias the source
@@ -15,10 +17,24 @@ type Field struct {
 	Value []byte
 }
 
-// Spec is a rule as configured.
+// Spec is a rule as configured. A log matches it when Regex matches the
+// value of Field (any field for "*"), every And condition matches the same
+// log, and no Unless condition does.
 type Spec struct {
 	Name  string
 	Field string // a field name, or "*" for any field
+	Regex string
+	// CaseInsensitive is the same as a (?i) prefix on Regex; it does not
+	// apply to the conditions, which can carry their own (?i).
+	CaseInsensitive bool
+	And             []Condition
+	Unless          []Condition
+}
+
+// Condition is a further test on the same log: Regex matches the value of
+// Field ("*" for any field).
+type Condition struct {
+	Field string
 	Regex string
 }
 
@@ -30,81 +46,383 @@ type Rule struct {
 	Name  string
 	Field string
 	re    *regexp.Regexp
-	// literal is set when the whole regex is a plain string: bytes.Index
-	// is far faster than the regexp engine.
-	literal []byte
-	// prefix is a literal every match starts with, checked before the regexp.
-	prefix []byte
+	main  int32   // atom of Field/Regex
+	and   []int32 // atoms that must match
+	nor   []int32 // atoms that must not match
 }
+
+// MatchValue reports whether v matches the rule's own regex (conditions
+// aside).
+func (r *Rule) MatchValue(v []byte) bool { return r.re.Match(v) }
 
 // RuleSet is an immutable set of compiled rules, safe for concurrent use.
+//
+// Each distinct (field, regex) of the rules and their conditions is an
+// atom. Atoms of the rules' own regexes are evaluated for every log
+// (stage 0); atoms only conditions use (stage 1) only when a rule with
+// conditions matched its own regex.
 type RuleSet struct {
-	Rules    []*Rule
-	byField  map[string][]int // field name -> rule indexes
-	fullText []int            // indexes of "*" rules
+	Rules     []*Rule
+	atoms     []*atom
+	nMain     int       // atoms [0, nMain) are stage 0
+	stages    [2]plan   // per stage: which atoms to try on which field
+	mainRules [][]int32 // atom -> rules whose own regex it is
+	condRules []int32   // rules with conditions
+	words     int       // uint64 words of a bit per atom
+	candWords int       // uint64 words of a bit per literal atom of the largest group
+	pool      sync.Pool // scratch bits when they do not fit on the stack
 }
 
-// Compile compiles specs; an error names the rule whose regex is invalid.
+// Compile compiles specs; an error names the rule (and condition) whose
+// regex is invalid.
 func Compile(specs []Spec) (*RuleSet, error) {
-	rs := &RuleSet{byField: map[string][]int{}}
+	rs := &RuleSet{}
+	index := map[[2]string]int32{}
+	type pending struct {
+		rule  int
+		field string
+		expr  string
+		where string
+		dst   *int32
+	}
+	var conds []pending
 	for i, s := range specs {
-		re, err := regexp.Compile(s.Regex)
+		expr := s.Regex
+		if s.CaseInsensitive {
+			expr = "(?i)" + expr
+		}
+		r := &Rule{Name: s.Name, Field: s.Field}
+		rs.Rules = append(rs.Rules, r)
+		re, err := regexp.Compile(expr)
 		if err != nil {
 			return nil, fmt.Errorf("rule %s: invalid regex %q: %w", s.Name, s.Regex, err)
 		}
-		r := &Rule{Name: s.Name, Field: s.Field, re: re}
-		if lit, complete := re.LiteralPrefix(); complete && !hasFlags(s.Regex) {
-			r.literal = []byte(lit)
-		} else if lit != "" {
-			r.prefix = []byte(lit)
+		r.re = re
+		r.main = rs.atomFor(index, s.Field, expr, re)
+		r.and = make([]int32, len(s.And))
+		r.nor = make([]int32, len(s.Unless))
+		for j, c := range s.And {
+			conds = append(conds, pending{i, c.Field, c.Regex, fmt.Sprintf("and[%d] on field %q", j, c.Field), &r.and[j]})
 		}
-		rs.Rules = append(rs.Rules, r)
-		if s.Field == FullText {
-			rs.fullText = append(rs.fullText, i)
-		} else {
-			rs.byField[s.Field] = append(rs.byField[s.Field], i)
+		for j, c := range s.Unless {
+			conds = append(conds, pending{i, c.Field, c.Regex, fmt.Sprintf("unless[%d] on field %q", j, c.Field), &r.nor[j]})
+		}
+		if len(s.And)+len(s.Unless) > 0 {
+			rs.condRules = append(rs.condRules, int32(i))
 		}
 	}
+	rs.nMain = len(rs.atoms)
+	for _, c := range conds {
+		re, err := regexp.Compile(c.expr)
+		if err != nil {
+			return nil, fmt.Errorf("rule %s: %s: invalid regex %q: %w", specs[c.rule].Name, c.where, c.expr, err)
+		}
+		*c.dst = rs.atomFor(index, c.field, c.expr, re)
+	}
+	rs.mainRules = make([][]int32, len(rs.atoms))
+	for i, r := range rs.Rules {
+		rs.mainRules[r.main] = append(rs.mainRules[r.main], int32(i))
+	}
+	rs.words = (len(rs.atoms) + 63) / 64
+	rs.stages[0] = rs.newPlan(0, rs.nMain)
+	rs.stages[1] = rs.newPlan(rs.nMain, len(rs.atoms))
 	return rs, nil
 }
 
-// hasFlags reports whether a regex sets flags such as (?i), which
-// LiteralPrefix does not account for.
-func hasFlags(expr string) bool {
-	re, err := syntax.Parse(expr, syntax.Perl)
-	return err != nil || re.Flags&syntax.FoldCase != 0
+// atomFor returns the atom of (field, expr), adding it when new.
+func (rs *RuleSet) atomFor(index map[[2]string]int32, field, expr string, re *regexp.Regexp) int32 {
+	key := [2]string{field, expr}
+	if id, ok := index[key]; ok {
+		return id
+	}
+	id := int32(len(rs.atoms))
+	index[key] = id
+	rs.atoms = append(rs.atoms, newAtom(field, expr, re))
+	return id
 }
 
-// MatchValue reports whether v matches the rule.
-func (r *Rule) MatchValue(v []byte) bool {
-	if r.literal != nil {
-		return bytes.Contains(v, r.literal)
-	}
-	if r.prefix != nil && !bytes.Contains(v, r.prefix) {
-		return false
-	}
-	return r.re.Match(v)
-}
+// inlineWords of scratch bits live on Match's stack: 256 atoms and 256
+// literal atoms per group.
+const inlineWords = 4
 
 // Match sets matched[i] for every rule i the log matches (a rule counts a
 // log once, however many of its fields match) and reports whether any did.
 // matched must have len(rs.Rules) entries and be all false on entry.
 func (rs *RuleSet) Match(fields []Field, matched []bool) bool {
-	any := false
-	for _, f := range fields {
-		for _, i := range rs.byField[string(f.Key)] {
-			if !matched[i] && rs.Rules[i].MatchValue(f.Value) {
-				matched[i], any = true, true
+	var buf [2 * inlineWords]uint64
+	st := state{atoms: rs.atoms}
+	if rs.words <= inlineWords && rs.candWords <= inlineWords {
+		st.done, st.cand = buf[:rs.words], buf[inlineWords:inlineWords+rs.candWords]
+	} else {
+		p, _ := rs.pool.Get().(*[]uint64)
+		if p == nil {
+			s := make([]uint64, rs.words+rs.candWords)
+			p = &s
+		}
+		defer rs.pool.Put(p)
+		clear(*p)
+		st.done, st.cand = (*p)[:rs.words], (*p)[rs.words:]
+	}
+
+	rs.stages[0].eval(fields, &st)
+	any, conds := false, false
+	for w, word := range st.done {
+		for ; word != 0; word &= word - 1 {
+			for _, i := range rs.mainRules[w*64+bits.TrailingZeros64(word)] {
+				if r := rs.Rules[i]; len(r.and) > 0 || len(r.nor) > 0 {
+					conds = true
+				} else {
+					matched[i], any = true, true
+				}
 			}
 		}
 	}
-	for _, i := range rs.fullText {
-		for _, f := range fields {
-			if rs.Rules[i].MatchValue(f.Value) {
-				matched[i], any = true, true
-				break
-			}
+	if !conds {
+		return any
+	}
+	rs.stages[1].eval(fields, &st)
+	for _, i := range rs.condRules {
+		if r := rs.Rules[i]; st.has(r.main) && st.all(r.and) && st.none(r.nor) {
+			matched[i], any = true, true
 		}
 	}
 	return any
+}
+
+// state is one Match call's scratch: atoms found to match, and the
+// candidates of the value being scanned.
+type state struct {
+	atoms []*atom
+	done  []uint64
+	cand  []uint64
+}
+
+func (st *state) has(id int32) bool { return st.done[id>>6]&(1<<(id&63)) != 0 }
+func (st *state) set(id int32)      { st.done[id>>6] |= 1 << (id & 63) }
+
+func (st *state) all(ids []int32) bool {
+	for _, id := range ids {
+		if !st.has(id) {
+			return false
+		}
+	}
+	return true
+}
+
+func (st *state) none(ids []int32) bool {
+	for _, id := range ids {
+		if st.has(id) {
+			return false
+		}
+	}
+	return true
+}
+
+// atom is one compiled (field, regex) with its cheapest exact-or-filter test.
+type atom struct {
+	field  string
+	re     *regexp.Regexp
+	lits   []lit     // required literals; none: tried on every value
+	exact  bool      // a literal hit is a match
+	anchor *anchored // prefix a value must start with; nil when not anchored
+}
+
+func newAtom(field, expr string, re *regexp.Regexp) *atom {
+	a := &atom{field: field, re: re}
+	tree, err := syntax.Parse(expr, syntax.Perl) // what regexp.Compile parsed
+	if err != nil {
+		return a
+	}
+	tree = tree.Simplify()
+	if an, ok := planAnchored(tree); ok && (len(an.sets) > 0 || an.mode != anchorFilter) {
+		a.anchor = &an
+		if an.mode != anchorFilter {
+			return a // the prefix alone decides
+		}
+	}
+	if lp, ok := planLiterals(tree); ok {
+		a.lits, a.exact = lp.lits, lp.exact
+	}
+	return a
+}
+
+// check decides whether v matches, once its literals (if any) were found.
+func (a *atom) check(v []byte) bool {
+	if a.anchor != nil {
+		if !a.anchor.match(v) {
+			return false
+		}
+		if a.anchor.mode != anchorFilter {
+			return true
+		}
+	}
+	return a.exact || a.re.Match(v)
+}
+
+// plan routes each field of a log to the group of atoms to try on it.
+type plan struct {
+	byLen    [][]namedGroup // by len(name): the groups of named fields
+	fullText *group         // any other field; nil without full-text atoms
+}
+
+type namedGroup struct {
+	name       string
+	head, tail uint64 // first and last 8 (4 when shorter) bytes of name
+	g          *group
+}
+
+func newNamedGroup(name string, g *group) namedGroup {
+	e := namedGroup{name: name, g: g}
+	b := []byte(name)
+	switch n := len(b); {
+	case n >= 8:
+		e.head, e.tail = binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[n-8:])
+	case n >= 4:
+		e.head, e.tail = uint64(binary.LittleEndian.Uint32(b)), uint64(binary.LittleEndian.Uint32(b[n-4:]))
+	}
+	return e
+}
+
+// is reports whether key is the name: word compares instead of a memequal
+// call, which matters at one lookup per field of every log.
+func (e *namedGroup) is(key []byte) bool {
+	switch n := len(key); {
+	case n >= 8:
+		return binary.LittleEndian.Uint64(key) == e.head && binary.LittleEndian.Uint64(key[n-8:]) == e.tail &&
+			(n <= 16 || string(key[8:n-8]) == e.name[8:n-8])
+	case n >= 4:
+		return uint64(binary.LittleEndian.Uint32(key)) == e.head && uint64(binary.LittleEndian.Uint32(key[n-4:])) == e.tail
+	}
+	return string(key) == e.name
+}
+
+// newPlan groups atoms [from, to): one group per named field (its atoms
+// plus the full-text ones, so each value is scanned once) and one for the
+// other fields.
+func (rs *RuleSet) newPlan(from, to int) plan {
+	var p plan
+	var fullText []int32
+	byField := map[string][]int32{}
+	var names []string
+	for id := from; id < to; id++ {
+		a := rs.atoms[id]
+		if a.field == FullText {
+			fullText = append(fullText, int32(id))
+			continue
+		}
+		if _, ok := byField[a.field]; !ok {
+			names = append(names, a.field)
+		}
+		byField[a.field] = append(byField[a.field], int32(id))
+	}
+	for _, name := range names {
+		if len(name) >= len(p.byLen) {
+			p.byLen = append(p.byLen, make([][]namedGroup, len(name)+1-len(p.byLen))...)
+		}
+		g := rs.newGroup(append(byField[name], fullText...))
+		p.byLen[len(name)] = append(p.byLen[len(name)], newNamedGroup(name, g))
+	}
+	if len(fullText) > 0 {
+		p.fullText = rs.newGroup(fullText)
+	}
+	return p
+}
+
+func (p *plan) eval(fields []Field, st *state) {
+	for i := range fields {
+		f := &fields[i]
+		if g := p.lookup(f.Key); g != nil {
+			g.eval(f.Value, st)
+		}
+	}
+}
+
+// lookup finds a field's group by length, then name: cheaper than
+// hashing the key.
+func (p *plan) lookup(key []byte) *group {
+	if n := len(key); n < len(p.byLen) {
+		for i := range p.byLen[n] {
+			if e := &p.byLen[n][i]; e.is(key) {
+				return e.g
+			}
+		}
+	}
+	return p.fullText
+}
+
+// group is the atoms tried on one field: those with literals through one
+// searcher over all their literals, the others on every value.
+type group struct {
+	search *searcher
+	owners [][]int32 // literal -> local indexes into ids of the atoms requiring it
+	ids    []int32   // atoms with literals
+	direct []int32   // atoms without
+}
+
+func (rs *RuleSet) newGroup(ids []int32) *group {
+	g := &group{}
+	var lits []lit
+	litIndex := map[lit]int32{}
+	for _, id := range ids {
+		a := rs.atoms[id]
+		if len(a.lits) == 0 {
+			g.direct = append(g.direct, id)
+			continue
+		}
+		local := int32(len(g.ids))
+		g.ids = append(g.ids, id)
+		for _, l := range a.lits {
+			li, ok := litIndex[l]
+			if !ok {
+				li = int32(len(lits))
+				litIndex[l] = li
+				lits = append(lits, l)
+				g.owners = append(g.owners, nil)
+			}
+			g.owners[li] = append(g.owners[li], local)
+		}
+	}
+	if len(lits) > 0 {
+		g.search = newSearcher(lits)
+	}
+	rs.candWords = max(rs.candWords, (len(g.ids)+63)/64)
+	return g
+}
+
+// eval tries the group's atoms not yet matched on one value.
+func (g *group) eval(v []byte, st *state) {
+	if g.search != nil {
+		found := false
+		g.search.scan(v, func(l int32) bool {
+			for _, j := range g.owners[l] {
+				id := g.ids[j]
+				if st.has(id) || st.cand[j>>6]&(1<<(j&63)) != 0 {
+					continue
+				}
+				if a := st.atoms[id]; a.exact && a.anchor == nil {
+					st.set(id)
+					continue
+				}
+				st.cand[j>>6] |= 1 << (j & 63)
+				found = true
+			}
+			return true
+		})
+		if found {
+			for w := range st.cand {
+				for word := st.cand[w]; word != 0; word &= word - 1 {
+					id := g.ids[w*64+bits.TrailingZeros64(word)]
+					if !st.has(id) && st.atoms[id].check(v) {
+						st.set(id)
+					}
+				}
+				st.cand[w] = 0
+			}
+		}
+	}
+	for _, id := range g.direct {
+		if !st.has(id) && st.atoms[id].check(v) {
+			st.set(id)
+		}
+	}
 }
