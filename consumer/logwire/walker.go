@@ -44,10 +44,14 @@ type LogRef struct {
 	Start, End int
 }
 
+// The metadata keys are shared by all walkers: their capacity is capped
+// too, so that an append by a caller copies instead of racing.
 var (
-	topicKey  = []byte("__topic__")
-	sourceKey = []byte("__source__")
+	topicKey  = capped("__topic__")
+	sourceKey = capped("__source__")
 )
+
+func capped(s string) []byte { b := []byte(s); return b[:len(b):len(b)] }
 
 const tagPrefix = "__tag__:"
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/sls-keyword-exporter/sls_keyword_exporter/match"
@@ -171,6 +172,8 @@ var walkCases = []walkCase{
 	{name: "11-byte varint", body: cat(key(9, wtVarint), []byte{0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00}), wantErr: true},
 	{name: "11-byte key", body: []byte{0x88, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00}, wantErr: true},
 	{name: "11-byte Time", body: group(ld(fLogs, key(fTime, wtVarint), []byte{0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00})), wantErr: true},
+	{name: "LogGroups length overflowing the index", body: cat(key(fLogGroups, wtBytes), uv(math.MaxInt64)), wantErr: true},
+	{name: "11-byte key inside a group", body: cat(key(20, wtStartGroup), []byte{0x88, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00}), wantErr: true},
 	{name: "malformed second group after a good one", body: cat(group(ld(fLogs, logMsg(1))), group(ld(fLogs))), wantErr: true},
 }
 
@@ -315,5 +318,37 @@ func TestWalkAllocatesNothing(t *testing.T) {
 	}
 	if fields == 0 {
 		t.Fatal("no fields")
+	}
+}
+
+// The fuzz test's program seeds do write logs, as they claim.
+func TestProgramSeedsMakeLogs(t *testing.T) {
+	for i, seed := range programSeeds {
+		body := (&program{in: seed}).message(0)
+		logs, err := walkAll(new(Walker), body)
+		if err != nil || len(logs) == 0 {
+			t.Errorf("seed %d: %d logs, %v; body %x", i, len(logs), err, body)
+		}
+		t.Logf("seed %d: %q", i, render(logs))
+		if d := diffSDK(body); d != "" {
+			t.Errorf("seed %d: %s", i, d)
+		}
+	}
+}
+
+// Lengths of three bytes or more leave the fast path for the general one.
+func TestLongValues(t *testing.T) {
+	long := strings.Repeat("x", 20_000)
+	body := group(ld(fLogs, logMsg(1, "short", "v", "long", long, long, "v")), ld(fLogTags, pairMsg(long, "v")))
+	logs, err := walkAll(new(Walker), body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "1 short=v long=" + long + " " + long + "=v __tag__:" + long + "=v"
+	if len(logs) != 1 || logs[0].String() != want {
+		t.Errorf("got %.80q...", render(logs))
+	}
+	if d := diffSDK(body); d != "" {
+		t.Error(d)
 	}
 }
