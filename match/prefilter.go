@@ -4,7 +4,6 @@ package match
 import (
 	"bytes"
 	"encoding/binary"
-	"slices"
 	"strings"
 )
 
@@ -26,21 +25,30 @@ type searcher struct {
 
 	pairs  *[1 << 16 / 64]uint64 // pair filter; nil without literals of 2+ bytes
 	stride int
-	// Candidates by window offset k and folded first byte b: entries
-	// [start[k*256+b], start[k*256+b+1]).
-	start   []uint16
+	// Candidates by folded pair: an open-addressing table of slots, each
+	// a pair and its run of entries.
+	slots   []pairSlot
 	entries []pairEntry
 
 	singles *[256][]int32 // one-byte literals by byte (both cases when folding); nil without
 }
 
-// pairEntry files literal lit under its window's pair at offset k
-// (the window starts at from): a pair at i means a start at i-k-from.
+// pairEntry files literal lit under a pair of its window: a pair at i
+// means the literal would start at i-back.
 type pairEntry struct {
-	second byte // folded second byte of the pair
-	lit    int32
-	back   int32 // k + the window's start in the literal
+	lit  int32
+	back int32
 }
+
+// pairSlot is a folded pair (plus one; 0 is an empty slot) and its
+// entries [from, to).
+type pairSlot struct {
+	key      uint32
+	from, to uint32
+}
+
+// slotOf is where a folded pair's probe sequence starts.
+func slotOf(pair uint16, mask int) int { return int(uint32(pair)*0x9E3779B1>>16) & mask }
 
 // maxStride bounds the scan step: a longer step skips more bytes but puts
 // more pairs in the filter, so more false hits.
@@ -69,12 +77,8 @@ func newSearcher(lits []lit) *searcher {
 			minPair = n
 		}
 	}
-	type filed struct {
-		k     int
-		first byte
-		e     pairEntry
-	}
-	var all []filed
+	byPair := map[uint16][]pairEntry{} // folded pair -> entries
+	var order []uint16
 	if minPair > 0 {
 		s.pairs = new([1 << 16 / 64]uint64)
 		s.stride = chooseStride(lits, min(minPair-1, maxStride))
@@ -90,31 +94,35 @@ func newSearcher(lits []lit) *searcher {
 			continue
 		}
 		from := rarestWindow(l, s.stride)
-		for k := 0; k < s.stride; k++ {
-			a, b := l.s[from+k], l.s[from+k+1]
+		for k := from; k < from+s.stride; k++ {
+			a, b := l.s[k], l.s[k+1]
 			for _, x := range caseVariants(a, l.fold) {
 				for _, y := range caseVariants(b, l.fold) {
 					p := uint16(x) | uint16(y)<<8
 					s.pairs[p>>6] |= 1 << (p & 63)
 				}
 			}
-			all = append(all, filed{k, lower[a], pairEntry{lower[b], int32(i), int32(from + k)}})
+			key := uint16(lower[a]) | uint16(lower[b])<<8
+			if _, ok := byPair[key]; !ok {
+				order = append(order, key)
+			}
+			byPair[key] = append(byPair[key], pairEntry{int32(i), int32(k)})
 		}
 	}
-	if s.pairs != nil {
-		s.start = make([]uint16, s.stride*256+1)
-		for _, f := range all {
-			s.start[f.k*256+int(f.first)+1]++
+	if len(order) > 0 {
+		size := 4
+		for size < 2*len(order) {
+			size *= 2
 		}
-		for i := 1; i < len(s.start); i++ {
-			s.start[i] += s.start[i-1]
-		}
-		s.entries = make([]pairEntry, len(all))
-		next := slices.Clone(s.start)
-		for _, f := range all {
-			at := f.k*256 + int(f.first)
-			s.entries[next[at]] = f.e
-			next[at]++
+		s.slots = make([]pairSlot, size)
+		for _, key := range order {
+			at := slotOf(key, size-1)
+			for s.slots[at].key != 0 {
+				at = (at + 1) & (size - 1)
+			}
+			from := uint32(len(s.entries))
+			s.entries = append(s.entries, byPair[key]...)
+			s.slots[at] = pairSlot{uint32(key) + 1, from, uint32(len(s.entries))}
 		}
 	}
 	return s
@@ -240,16 +248,18 @@ func (s *searcher) scan(v []byte, hit func(int32) bool) {
 	}
 }
 
-// confirm checks the literals filed under the pair at i, for each window
-// offset it may have.
+// confirm checks the literals filed under the pair at i.
 func (s *searcher) confirm(v []byte, i int, hit func(int32) bool) bool {
-	first, second := int(lower[v[i]]), lower[v[i+1]]
-	for k := 0; k < s.stride; k++ {
-		at := k*256 + first
-		for _, e := range s.entries[s.start[at]:s.start[at+1]] {
-			if e.second == second && int(e.back) <= i && s.lits[e.lit].at(v, i-int(e.back)) && !hit(e.lit) {
-				return false
+	key := uint16(lower[v[i]]) | uint16(lower[v[i+1]])<<8
+	mask := len(s.slots) - 1
+	for at := slotOf(key, mask); s.slots[at].key != 0; at = (at + 1) & mask {
+		if sl := &s.slots[at]; sl.key == uint32(key)+1 {
+			for _, e := range s.entries[sl.from:sl.to] {
+				if int(e.back) <= i && s.lits[e.lit].at(v, i-int(e.back)) && !hit(e.lit) {
+					return false
+				}
 			}
+			break
 		}
 	}
 	return true

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"regexp/syntax"
 	"sync"
+	"unsafe"
 )
 
 // Field is one key/value pair of a log. Both slices may alias the source
@@ -194,7 +195,8 @@ func (rs *RuleSet) Match(fields []Field, matched []bool) bool {
 type state struct {
 	atoms []*atom
 	done  []uint64
-	cand  []uint64
+	cand  []uint64 // candidates of the current value, by group-local index
+	found bool     // cand is not empty
 }
 
 func (st *state) has(id int32) bool { return st.done[id>>6]&(1<<(id&63)) != 0 }
@@ -328,11 +330,48 @@ func (rs *RuleSet) newPlan(from, to int) plan {
 	return p
 }
 
+// eval tries the plan's atoms on every field of a log. The pair filter's
+// loop is inlined here, the hottest code of all: a call per value would
+// cost as much as scanning a short value.
 func (p *plan) eval(fields []Field, st *state) {
+	var g *group
+	var v []byte
+	hit := func(l int32) bool { g.hit(l, st); return true }
 	for i := range fields {
-		f := &fields[i]
-		if g := p.lookup(f.Key); g != nil {
-			g.eval(f.Value, st)
+		key := fields[i].Key
+		g = p.fullText
+		if n := len(key); n < len(p.byLen) {
+			for k := range p.byLen[n] {
+				if e := &p.byLen[n][k]; e.is(key) {
+					g = e.g
+					break
+				}
+			}
+		}
+		if g == nil {
+			continue
+		}
+		v = fields[i].Value
+		if s := g.search; s != nil && len(v) >= s.minLen {
+			if s.one == nil && s.singles == nil {
+				// Unchecked loads: j+1 < len(v) holds, and bounds checks
+				// would be a third of the loop.
+				pairs, step, base := s.pairs, s.stride, unsafe.Pointer(unsafe.SliceData(v))
+				for j := 0; j < len(v)-1; j += step {
+					w := uint16(*(*byte)(unsafe.Add(base, j))) | uint16(*(*byte)(unsafe.Add(base, j+1)))<<8
+					if pairs[w>>6]&(1<<(w&63)) != 0 {
+						s.confirm(v, j, hit)
+					}
+				}
+			} else {
+				s.scan(v, hit)
+			}
+			if st.found {
+				g.verify(v, st)
+			}
+		}
+		if len(g.direct) > 0 {
+			g.evalDirect(v, st)
 		}
 	}
 }
@@ -389,37 +428,40 @@ func (rs *RuleSet) newGroup(ids []int32) *group {
 	return g
 }
 
-// eval tries the group's atoms not yet matched on one value.
-func (g *group) eval(v []byte, st *state) {
-	if g.search != nil {
-		found := false
-		g.search.scan(v, func(l int32) bool {
-			for _, j := range g.owners[l] {
-				id := g.ids[j]
-				if st.has(id) || st.cand[j>>6]&(1<<(j&63)) != 0 {
-					continue
-				}
-				if a := st.atoms[id]; a.exact && a.anchor == nil {
-					st.set(id)
-					continue
-				}
-				st.cand[j>>6] |= 1 << (j & 63)
-				found = true
-			}
-			return true
-		})
-		if found {
-			for w := range st.cand {
-				for word := st.cand[w]; word != 0; word &= word - 1 {
-					id := g.ids[w*64+bits.TrailingZeros64(word)]
-					if !st.has(id) && st.atoms[id].check(v) {
-						st.set(id)
-					}
-				}
-				st.cand[w] = 0
+// hit records that a value holds literal l: its exact atoms match, the
+// others become candidates.
+func (g *group) hit(l int32, st *state) {
+	for _, j := range g.owners[l] {
+		id := g.ids[j]
+		if st.has(id) || st.cand[j>>6]&(1<<(j&63)) != 0 {
+			continue
+		}
+		if a := st.atoms[id]; a.exact && a.anchor == nil {
+			st.set(id)
+			continue
+		}
+		st.cand[j>>6] |= 1 << (j & 63)
+		st.found = true
+	}
+}
+
+// verify runs the candidates' checks on the value, once each, and clears
+// the candidates.
+func (g *group) verify(v []byte, st *state) {
+	for w := range st.cand {
+		for word := st.cand[w]; word != 0; word &= word - 1 {
+			id := g.ids[w*64+bits.TrailingZeros64(word)]
+			if !st.has(id) && st.atoms[id].check(v) {
+				st.set(id)
 			}
 		}
+		st.cand[w] = 0
 	}
+	st.found = false
+}
+
+// evalDirect tries the atoms without literals.
+func (g *group) evalDirect(v []byte, st *state) {
 	for _, id := range g.direct {
 		if !st.has(id) && st.atoms[id].check(v) {
 			st.set(id)
