@@ -179,3 +179,32 @@ func showLog(log []Field) string {
 	}
 	return s + "}"
 }
+
+// TestLargeRuleSetEqualsRegexp covers what small fuzz inputs do not: more
+// atoms than fit Match's stack scratch, and groups of over 64 literal atoms.
+func TestLargeRuleSetEqualsRegexp(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	random := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		return b
+	}
+	var specs []Spec
+	for len(specs) < 300 {
+		for _, s := range decodeSpecs(random(40)) {
+			s.Name = fmt.Sprintf("r%d", len(specs))
+			specs = append(specs, s)
+		}
+	}
+	var logs [][]Field
+	for range 40 {
+		logs = append(logs, decodeLogs(random(200))...)
+	}
+	rs, _ := Compile(specs)
+	if rs.words <= inlineWords || rs.candWords <= 1 {
+		t.Fatalf("only %d atom words, %d candidate words: not a large set", rs.words, rs.candWords)
+	}
+	checkAgainstRegexp(t, specs, logs)
+}
