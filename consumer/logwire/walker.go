@@ -36,10 +36,11 @@ type tagRef struct {
 	value      []byte
 }
 
-// LogRef locates one log inside the body last walked: body[Start:End] is
-// the Log message (without its field key and length prefix). It stays
-// meaningful as long as the body's bytes do, so it can be kept past the
-// callback and passed to Contents later with the same body.
+// LogRef locates one log inside the body it was walked from: body[Start:End]
+// is the Log message (without its field key and length prefix). It holds no
+// pointer and stays meaningful as long as the body's bytes do, so it can be
+// kept past the callback, and past later walks of other bodies, and passed
+// to Contents with the same body.
 type LogRef struct {
 	Start, End int
 }
@@ -66,8 +67,7 @@ const tagPrefix = "__tag__:"
 //
 // It returns the number of logs fn was called for and, for malformed input,
 // an error matching ErrMalformed. fn may already have been called for the
-// logs before the defect (and for any log of the same group when the defect
-// is in a later log of it): callers discard partial results on error.
+// logs before the defect: callers discard partial results on error.
 func (w *Walker) Walk(body []byte, fn func(ref LogRef, fields []match.Field, logTime float64)) (logs int, err error) {
 	group := 0
 	for i := 0; i < len(body); {
