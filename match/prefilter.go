@@ -52,7 +52,7 @@ func slotOf(pair uint16, mask int) int { return int(uint32(pair)*0x9E3779B1>>16)
 
 // maxStride bounds the scan step: a longer step skips more bytes but puts
 // more pairs in the filter, so more false hits.
-const maxStride = 4
+const maxStride = 8
 
 // lower folds ASCII upper-case letters.
 var lower = func() (t [256]byte) {
