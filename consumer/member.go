@@ -464,10 +464,13 @@ func (m *member) applyGrantLocked(granted []int, now time.Time) {
 			m.shards[id] = newShardState(id, m)
 			m.unretireLocked(id)
 			changed = true
-		case sh.status == shardDraining && !m.stopping:
+		case sh.status == shardDraining:
 			// The handover was called off: keep reading.
 			sh.status = shardActive
-			m.sched.schedule(sh, now)
+			m.eng.activeShards.Add(1)
+			if !sh.inFlight { // else its puller schedules it when done
+				m.sched.schedule(sh, now)
+			}
 		}
 	}
 	for id, sh := range m.shards {
