@@ -1,4 +1,4 @@
-// make bench-latency: spaced matching logs timed from the SDK write to /metrics and to the Alertmanager webhook.
+// make bench-latency: 200 spaced matching logs into four logstores, timed from the SDK write to /metrics and to the Alertmanager webhook.
 package e2e
 
 import (
@@ -14,27 +14,33 @@ import (
 	sls "github.com/aliyun/aliyun-log-go-sdk"
 )
 
-const latencyProbes = 60
+const latencyProbes = 200
 
-// latencyExporterConfig reads project1/logstore1 with one rule per probe, so
-// that every probe log raises an alert of its own (its own Alertmanager group).
+// latencyExporterConfig reads the four seed logstores with one rule per
+// probe, so that every probe log raises an alert of its own (its own
+// Alertmanager group).
 func latencyExporterConfig(emu string) string {
-	var rules strings.Builder
-	for i := range latencyProbes {
-		fmt.Fprintf(&rules, "  - name: probe_%02d\n    field: probe\n    regex: '^%02d$'\n", i, i)
+	var b strings.Builder
+	fmt.Fprintf(&b, "consumer_group: latency-cg\ncursor_start: end\nheartbeat_interval: 1s\nconsumer_timeout: 3s\n")
+	fmt.Fprintf(&b, "credentials: {access_key_id: %s, access_key_secret: %s}\nregions:\n", testAK, testSecret)
+	for _, s := range seedLogstores {
+		fmt.Fprintf(&b, "  - {name: %s, endpoint: %s, proxy_url: %q, projects: [{name: %s, logstores: [%s]}]}\n", s.region, s.endpoint, emu, s.project, s.logstore)
 	}
-	return logstore1Config(emu, "consumer_group: latency-cg\ncursor_start: end\n", rules.String())
+	b.WriteString("rules:\n")
+	for i := range latencyProbes {
+		fmt.Fprintf(&b, "  - name: probe_%03d\n    field: probe\n    regex: '^%03d$'\n", i, i)
+	}
+	return b.String()
 }
 
 func BenchmarkLogToAlert(b *testing.B) {
 	s := startStack(b, latencyExporterConfig)
-	c := sdkClient(s.emulator, "cn-hangzhou.log.aliyuncs.com")
-	waitFor(b, 15*time.Second, "the exporter to hold both shards", func() bool {
+	waitFor(b, 15*time.Second, "the exporter to hold all 8 shards", func() bool {
 		m, _ := scrape(b, s.exporter+"/metrics")
-		return value(m, "sls_consumer_shards_held", "logstore=logstore1,project=project1,region=cn-hangzhou") == 2
+		return sum(m, "sls_consumer_shards_held") == 8
 	})
 	for i := 0; i < b.N; i++ {
-		toMetrics, toWebhook := runLatencyProbes(b, s, c)
+		toMetrics, toWebhook := runLatencyProbes(b, s)
 		report(b, "write->/metrics", toMetrics)
 		report(b, "write->webhook", toWebhook)
 	}
@@ -42,7 +48,11 @@ func BenchmarkLogToAlert(b *testing.B) {
 
 // runLatencyProbes writes latencyProbes matching logs 400-800 ms apart (a
 // random phase against scrape and evaluation ticks) and times each.
-func runLatencyProbes(b *testing.B, s *stack, c sls.ClientInterface) (toMetrics, toWebhook []time.Duration) {
+func runLatencyProbes(b *testing.B, s *stack) (toMetrics, toWebhook []time.Duration) {
+	var clients []sls.ClientInterface
+	for _, l := range seedLogstores {
+		clients = append(clients, sdkClient(s.emulator, l.endpoint))
+	}
 	written := make([]time.Time, latencyProbes)
 	seen := make([]time.Time, latencyProbes)
 	var mu sync.Mutex
@@ -59,7 +69,7 @@ func runLatencyProbes(b *testing.B, s *stack, c sls.ClientInterface) (toMetrics,
 			now := time.Now()
 			mu.Lock()
 			for i := range latencyProbes {
-				if seen[i].IsZero() && !written[i].IsZero() && sum(m, "sls_keyword_matches_total", fmt.Sprintf("rule=probe_%02d", i)) >= 1 {
+				if seen[i].IsZero() && !written[i].IsZero() && sum(m, "sls_keyword_matches_total", fmt.Sprintf("rule=probe_%03d", i)) >= 1 {
 					seen[i] = now
 				}
 			}
@@ -72,12 +82,12 @@ func runLatencyProbes(b *testing.B, s *stack, c sls.ClientInterface) (toMetrics,
 		mu.Lock()
 		written[i] = time.Now()
 		mu.Unlock()
-		putProbe(b, c, i%2, fmt.Sprintf("%02d", i))
+		putProbe(b, clients[i%len(clients)], seedLogstores[i%len(seedLogstores)], i/len(seedLogstores)%2, fmt.Sprintf("%03d", i))
 		time.Sleep(time.Duration(400+rng.IntN(400)) * time.Millisecond)
 	}
 	waitFor(b, 30*time.Second, "every probe's notification", func() bool {
 		for i := range latencyProbes {
-			if _, _, ok := s.webhook.find(map[string]string{"alertname": "SLSKeywordMatch", "rule": fmt.Sprintf("probe_%02d", i)}); !ok {
+			if _, _, ok := s.webhook.find(map[string]string{"alertname": "SLSKeywordMatch", "rule": fmt.Sprintf("probe_%03d", i)}); !ok {
 				return false
 			}
 		}
@@ -86,7 +96,7 @@ func runLatencyProbes(b *testing.B, s *stack, c sls.ClientInterface) (toMetrics,
 	close(stop)
 	pollers.Wait()
 	for i := range latencyProbes {
-		_, at, _ := s.webhook.find(map[string]string{"alertname": "SLSKeywordMatch", "rule": fmt.Sprintf("probe_%02d", i)})
+		_, at, _ := s.webhook.find(map[string]string{"alertname": "SLSKeywordMatch", "rule": fmt.Sprintf("probe_%03d", i)})
 		if seen[i].IsZero() {
 			b.Fatalf("probe %d never showed on /metrics", i)
 		}
@@ -96,13 +106,13 @@ func runLatencyProbes(b *testing.B, s *stack, c sls.ClientInterface) (toMetrics,
 	return toMetrics, toWebhook
 }
 
-// putProbe writes one log with field probe=value into a shard of project1/logstore1.
-func putProbe(b *testing.B, c sls.ClientInterface, shard int, value string) {
+// putProbe writes one log with field probe=value into a shard of a seed logstore.
+func putProbe(b *testing.B, c sls.ClientInterface, l struct{ region, endpoint, project, logstore string }, shard int, value string) {
 	keys := []string{"00000000000000000000000000000000", "80000000000000000000000000000000"}
 	sec := uint32(time.Now().Unix())
 	k, v := "probe", value
 	lg := &sls.LogGroup{Logs: []*sls.Log{{Time: &sec, Contents: []*sls.LogContent{{Key: &k, Value: &v}}}}}
-	if err := c.PostLogStoreLogs("project1", "logstore1", lg, &keys[shard]); err != nil {
+	if err := c.PostLogStoreLogs(l.project, l.logstore, lg, &keys[shard]); err != nil {
 		b.Fatal(err)
 	}
 }
