@@ -14,9 +14,13 @@ import (
 // consecutive offsets (its rarest such window), in every ASCII case the
 // literal allows. Scanning tests the pair at every stride-th position; any
 // occurrence of the literal puts one of its window's pairs on such a
-// position. A set bit is confirmed against the literals filed under that
-// pair's first byte and offset. One-byte literals use a byte table. A
-// single case-sensitive literal uses bytes.Index instead.
+// position. A set bit is confirmed against the literals filed under the
+// folded pair, at the offset each has it. One-byte literals use a byte
+// table. A single case-sensitive literal uses bytes.Index instead.
+//
+// This is a filter, not an automaton: no state is carried from byte to
+// byte, so the loop is a load and a bit test per position, and a step of
+// stride bytes skips the rest. Aho-Corasick would touch every byte.
 type searcher struct {
 	lits   []lit
 	minLen int // shorter values hold no literal: not scanned
