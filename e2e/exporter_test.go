@@ -81,69 +81,6 @@ func exporterConfig(emu, consumerName, extraRules string) string {
 	return logstore1Config(emu, settings, "  - name: http_5xx\n    field: status\n    regex: '^5\\d{2}$'\n"+extraRules)
 }
 
-func TestSignalsFlushCheckpointsAndCrashesRecountAtMostOneCommitInterval(t *testing.T) {
-	emu := startEmulator(t, seedWorldYAML)
-	c := sdkClient(emu, "cn-hangzhou.log.aliyuncs.com")
-	cfgFile := writeFile(t, "exporter.yml", exporterConfig(emu, "replica-a", ""))
-	run := func() (*proc, string) {
-		addr := freeAddr(t)
-		p := start(t, nil, "sls_keyword_exporter", "--config.file="+cfgFile, "--web.listen-address="+addr, "--log.level=debug")
-		waitHTTP(t, "http://"+addr+"/-/ready", 15*time.Second)
-		return p, "http://" + addr + "/metrics"
-	}
-	logsCounted := func(url string) float64 {
-		m, _ := scrape(t, url)
-		return sum(m, "sls_consumer_logs_total")
-	}
-
-	// 1. SIGTERM stops promptly and saves every shard's checkpoint at the end.
-	p, url := run()
-	putLogs(t, c, "project1", "logstore1", 0, time.Now(), repeat("500", 20)...)
-	putLogs(t, c, "project1", "logstore1", 1, time.Now(), repeat("200", 20)...)
-	waitFor(t, 15*time.Second, "40 logs", func() bool { return logsCounted(url) == 40 })
-	exited, took := p.signal(syscall.SIGTERM, 15*time.Second)
-	if !exited || p.cmd.ProcessState.ExitCode() != 0 {
-		t.Fatalf("SIGTERM: exited %v after %s with %v", exited, took, p.cmd.ProcessState)
-	}
-	t.Logf("SIGTERM to exit: %s", took.Round(time.Millisecond))
-	cps, err := c.GetCheckpoint("project1", "logstore1", "restart-cg")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, cp := range cps {
-		end, _ := c.GetCursor("project1", "logstore1", cp.ShardID, "end")
-		if cp.CheckPoint != end || cp.Consumer != "replica-a" {
-			t.Fatalf("shard %d checkpoint %q by %q, want the end cursor %q by replica-a", cp.ShardID, cp.CheckPoint, cp.Consumer, end)
-		}
-	}
-
-	// 2. A restart after SIGTERM recounts nothing.
-	p, url = run()
-	putLogs(t, c, "project1", "logstore1", 0, time.Now(), repeat("503", 10)...)
-	waitFor(t, 15*time.Second, "10 new logs", func() bool { return logsCounted(url) >= 10 })
-	time.Sleep(2500 * time.Millisecond) // idle pulls would show a recount; the commit interval passes
-	if n := logsCounted(url); n != 10 {
-		t.Fatalf("after a graceful restart %v logs counted, want exactly 10", n)
-	}
-
-	// 3. A crash recounts at most what arrived within the last commit interval.
-	putLogs(t, c, "project1", "logstore1", 1, time.Now(), repeat("500", 30)...)
-	waitFor(t, 15*time.Second, "30 more logs", func() bool { return logsCounted(url) == 40 })
-	if exited, _ := p.signal(syscall.SIGKILL, 5*time.Second); !exited {
-		t.Fatal("SIGKILL did not stop the exporter")
-	}
-	p, url = run()
-	putLogs(t, c, "project1", "logstore1", 0, time.Now(), repeat("200", 5)...)
-	waitFor(t, 15*time.Second, "5 new logs", func() bool { return logsCounted(url) >= 5 })
-	time.Sleep(1500 * time.Millisecond)
-	recounted := logsCounted(url) - 5
-	t.Logf("after SIGKILL, %v logs were counted again (bound: the 30 of the last commit interval)", recounted)
-	if recounted < 0 || recounted > 30 {
-		t.Fatalf("recounted %v logs after a crash; at most the 30 uncommitted ones may be", recounted)
-	}
-	p.signal(syscall.SIGTERM, 15*time.Second)
-}
-
 func TestReloadEndpointAndSIGHUP(t *testing.T) {
 	emu := startEmulator(t, seedWorldYAML)
 	cfgFile := writeFile(t, "exporter.yml", exporterConfig(emu, "reloader", ""))
