@@ -123,22 +123,49 @@ func workerConfig(srv *slsemu.Server, logstore, group, consumer string) consumer
 	}
 }
 
+// testWorker is a consumer-library worker with the test's race workaround.
+type testWorker struct {
+	*consumerLibrary.ConsumerWorker
+	watch *heartbeatWatch
+}
+
+// StopAndWait stops the worker as the library does.
+func (w *testWorker) StopAndWait() {
+	w.watch.stopping.Store(true)
+	w.ConsumerWorker.StopAndWait()
+}
+
+// recordingProcessor records every log and saves the checkpoint after each batch.
+type recordingProcessor struct {
+	got   *deliveries
+	watch *heartbeatWatch
+}
+
+func (p recordingProcessor) Process(shard int, lgl *sls.LogGroupList, tracker consumerLibrary.CheckPointTracker) (string, error) {
+	for _, lg := range lgl.LogGroups {
+		for _, l := range lg.Logs {
+			p.got.add(l)
+		}
+	}
+	return "", tracker.SaveCheckPoint(false)
+}
+
+func (p recordingProcessor) Shutdown(consumerLibrary.CheckPointTracker) error {
+	p.watch.awaitQuietMoment()
+	return nil
+}
+
 // startWorker runs a consumer-library worker that records every log it gets.
-func startWorker(srv *slsemu.Server, logstore, group, consumer string, got *deliveries) *consumerLibrary.ConsumerWorker {
-	w := consumerLibrary.InitConsumerWorkerWithCheckpointTracker(workerConfig(srv, logstore, group, consumer),
-		func(shard int, lgl *sls.LogGroupList, tracker consumerLibrary.CheckPointTracker) (string, error) {
-			for _, lg := range lgl.LogGroups {
-				for _, l := range lg.Logs {
-					got.add(l)
-				}
-			}
-			return "", tracker.SaveCheckPoint(false)
-		})
+func startWorker(srv *slsemu.Server, logstore, group, consumer string, got *deliveries) *testWorker {
+	cfg := workerConfig(srv, logstore, group, consumer)
+	watch := newHeartbeatWatch(cfg.HTTPClient.Transport)
+	cfg.HTTPClient.Transport = watch
+	w := consumerLibrary.InitConsumerWorkerWithProcessor(cfg, recordingProcessor{got: got, watch: watch})
 	if err := setWorkerClientTimeouts(w, 10*time.Second, 10*time.Second); err != nil {
 		panic(err)
 	}
 	w.Start()
-	return w
+	return &testWorker{ConsumerWorker: w, watch: watch}
 }
 
 var (

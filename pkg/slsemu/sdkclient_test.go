@@ -1,9 +1,13 @@
-// The consumer library's hidden *sls.Client, reached so tests can set its timeouts before the first concurrent pulls.
+// Workarounds for two data races inside the consumer library (v0.1.124) that go test -race would report.
 package slsemu_test
 
 import (
 	"errors"
+	"io"
+	"net/http"
 	"reflect"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -43,4 +47,73 @@ func setWorkerClientTimeouts(w *consumerLibrary.ConsumerWorker, request, retry t
 	c.RequestTimeOut = request
 	c.RetryTimeOut = retry
 	return nil
+}
+
+// heartbeatWatch works around the library's other race: heartBeatRun formats
+// heartShards for a log line without its lock, right after the HeartBeat call
+// returns, while the worker loop may remove a released shard from it
+// (heart_beat.go:91 against removeHeartShard). The removal comes at most one
+// worker-loop tick (DataFetchIntervalInMs) after the shard's worker stops,
+// and the worker stops right after Processor.Shutdown returns; so Shutdown
+// waits for this consumer's next heartbeat answer to be read, then returns,
+// and the removal lands well before the following heartbeat a second later.
+// Splits, merges and "over" shards release shards often enough for the race
+// to fail a run every few tries without this.
+type heartbeatWatch struct {
+	next     http.RoundTripper
+	stopping atomic.Bool // set by StopAndWait: the heartbeats stopped and releases no longer touch heartShards
+
+	mu       sync.Mutex
+	answered chan struct{} // closed, and replaced, once each heartbeat answer has been read
+}
+
+func newHeartbeatWatch(next http.RoundTripper) *heartbeatWatch {
+	return &heartbeatWatch{next: next, answered: make(chan struct{})}
+}
+
+func (h *heartbeatWatch) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := h.next.RoundTrip(req)
+	if err == nil && req.URL.Query().Get("type") == "heartbeat" {
+		// The SDK closes the body after decoding it, just before returning to heartBeatRun.
+		resp.Body = &closeSignal{ReadCloser: resp.Body, onClose: h.heartbeatAnswered}
+	}
+	return resp, err
+}
+
+func (h *heartbeatWatch) heartbeatAnswered() {
+	h.mu.Lock()
+	close(h.answered)
+	h.answered = make(chan struct{})
+	h.mu.Unlock()
+}
+
+// awaitQuietMoment returns shortly after the next heartbeat answer was read,
+// or at once while the worker stops.
+func (h *heartbeatWatch) awaitQuietMoment() {
+	if h.stopping.Load() {
+		return
+	}
+	h.mu.Lock()
+	answered := h.answered
+	h.mu.Unlock()
+	select {
+	case <-answered:
+		// heartBeatRun's log line follows at once; the next heartbeat starts
+		// a second after this one did. Land the removal between the two,
+		// with room on both sides for a loaded machine's scheduling delays.
+		time.Sleep(300 * time.Millisecond)
+	case <-time.After(3 * time.Second): // heartbeats failing: nothing to race with
+	}
+}
+
+type closeSignal struct {
+	io.ReadCloser
+	once    sync.Once
+	onClose func()
+}
+
+func (c *closeSignal) Close() error {
+	err := c.ReadCloser.Close()
+	c.once.Do(c.onClose)
+	return err
 }
