@@ -11,10 +11,13 @@ import (
 
 const adminPrefix = "/_slsemu/"
 
-// ShardState is what one shard retains.
+// ShardState is one shard: its place in the key space and what it retains.
 type ShardState struct {
 	ID          int    `json:"id"`
-	Status      string `json:"status"`
+	Status      string `json:"status"` // readwrite, or readonly after a split or merge
+	BeginKey    string `json:"inclusive_begin_key"`
+	EndKey      string `json:"exclusive_end_key"`
+	CreateTime  int64  `json:"create_time"` // unix seconds
 	Groups      int    `json:"groups"`
 	Logs        int    `json:"logs"`
 	RawBytes    int64  `json:"raw_bytes"`
@@ -43,11 +46,16 @@ func (s *Server) State() []LogstoreState {
 			continue // deleted meanwhile
 		}
 		st := LogstoreState{Region: p.region.name, Project: p.name, Logstore: l.name, Violations: l.groups.violationLog()}
-		for _, sh := range l.shards {
+		shards, infos := l.shardSnapshot()
+		for i, sh := range shards {
 			groups, logs, raw := sh.stats()
 			begin, _ := sh.cursorAt("begin")
 			end, _ := sh.cursorAt("end")
-			st.Shards = append(st.Shards, ShardState{sh.id, sh.status, groups, logs, raw, begin, end})
+			info := infos[i]
+			st.Shards = append(st.Shards, ShardState{
+				ID: info.ShardID, Status: info.Status, BeginKey: info.InclusiveBeginKey, EndKey: info.ExclusiveEndKey, CreateTime: info.CreateTime,
+				Groups: groups, Logs: logs, RawBytes: raw, BeginCursor: begin, EndCursor: end,
+			})
 		}
 		for _, g := range l.groups.list() {
 			if gs, ok := l.groups.state(g.Name, now); ok {

@@ -67,14 +67,11 @@ func (c *call) lookupShard() (*shard, *APIError) {
 	if apiErr != nil {
 		return nil, apiErr
 	}
-	if len(l.shards) == 0 {
-		return nil, newAPIError(http.StatusBadRequest, "LogStoreWithoutShard", "logstore %s has no shard", l.name)
-	}
 	id, err := strconv.Atoi(c.shard)
 	if err != nil {
 		return nil, errShardNotExist(c.shard)
 	}
-	sh := l.shardByID(id)
+	sh := l.shardByID(id) // readonly shards are read like any other
 	if sh == nil {
 		return nil, errShardNotExist(c.shard)
 	}
@@ -89,7 +86,7 @@ func (s *Server) getLogStore(c *call) int {
 	return c.ok(map[string]any{
 		"logstoreName":    l.name,
 		"ttl":             l.ttl,
-		"shardCount":      len(l.shards),
+		"shardCount":      l.readWriteShardCount(),
 		"enable_tracking": false,
 		"autoSplit":       false,
 		"maxSplitShard":   0,
@@ -136,27 +133,16 @@ func (s *Server) deleteLogStore(c *call) int {
 	return c.okEmpty()
 }
 
-type shardJSON struct {
-	ShardID           int    `json:"shardID"`
-	Status            string `json:"status"`
-	InclusiveBeginKey string `json:"inclusiveBeginKey"`
-	ExclusiveEndKey   string `json:"exclusiveEndKey"`
-	CreateTime        int64  `json:"createTime"`
-}
-
 func (s *Server) listShards(c *call) int {
 	l, apiErr := c.lookupLogstore()
 	if apiErr != nil {
 		return c.fail(apiErr)
 	}
-	if len(l.shards) == 0 {
+	_, infos := l.shardSnapshot()
+	if len(infos) == 0 {
 		return c.fail(newAPIError(http.StatusBadRequest, "LogStoreWithoutShard", "logstore %s has no shard", l.name))
 	}
-	out := make([]shardJSON, len(l.shards))
-	for i, sh := range l.shards {
-		out[i] = shardJSON{sh.id, sh.status, sh.beginKey, sh.endKey, sh.createdAt.Unix()}
-	}
-	return c.ok(out)
+	return c.ok(infos)
 }
 
 func (s *Server) getCursor(c *call) int {

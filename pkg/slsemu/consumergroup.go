@@ -18,7 +18,10 @@ const MaxConsumerGroupsPerLogstore = 30
 type groupSet struct {
 	mu     sync.Mutex
 	groups map[string]*consumerGroup
-	shards []int // shard IDs of the logstore, fixed at creation
+	shards []int // shard IDs of the logstore; split and merge add to it
+	// sealedEnd maps each readonly shard to its end cursor's integer, which
+	// never moves again: a group whose checkpoint reaches it is done with the shard.
+	sealedEnd map[int]int64
 	// violations counts moments when a shard was held by two consumers.
 	violations []string
 }
@@ -44,10 +47,13 @@ type shardAssignment struct {
 	checkpoint string
 	updateTime time.Time
 	cpConsumer string
+	// over: the shard is readonly and the checkpoint is its end cursor. An
+	// over shard is nobody's and is given to no one (SLS's "over" state).
+	over bool
 }
 
 func newGroupSet(shardIDs []int) *groupSet {
-	return &groupSet{groups: map[string]*consumerGroup{}, shards: shardIDs}
+	return &groupSet{groups: map[string]*consumerGroup{}, shards: shardIDs, sealedEnd: map[int]int64{}}
 }
 
 // GroupInfo is a consumer group as listed.
@@ -89,6 +95,38 @@ func (gs *groupSet) create(name string, timeoutSec int, inOrder bool) *APIError 
 	}
 	gs.groups[name] = g
 	return nil
+}
+
+// reshard records a split or merge: the sealed shards turned readonly with
+// the given end cursors, and every group learns the added shards, unowned and
+// without a checkpoint, to be assigned like any other.
+func (gs *groupSet) reshard(sealed map[int]int64, added []int) {
+	gs.mu.Lock()
+	defer gs.mu.Unlock()
+	gs.shards = append(gs.shards, added...)
+	for id, end := range sealed {
+		gs.sealedEnd[id] = end
+	}
+	for _, g := range gs.groups {
+		for _, id := range added {
+			g.shards[id] = &shardAssignment{}
+		}
+		for id := range sealed {
+			gs.refreshOver(id, g.shards[id])
+		}
+	}
+}
+
+// refreshOver recomputes whether a shard is over after its checkpoint or
+// status changed. Reaching the end releases the shard from its owner; a
+// checkpoint moved back off the end (a reset) makes it assignable again.
+func (gs *groupSet) refreshOver(id int, a *shardAssignment) {
+	end, sealed := gs.sealedEnd[id]
+	cp, ok := decodeCursor(a.checkpoint)
+	a.over = sealed && ok && cp == end
+	if a.over {
+		a.owner, a.transferTo = "", ""
+	}
 }
 
 func (gs *groupSet) update(name string, timeoutSec *int, inOrder *bool) *APIError {
@@ -185,7 +223,7 @@ func (g *consumerGroup) load() map[string]int {
 		load[name] = 0
 	}
 	for _, a := range g.shards {
-		switch {
+		switch { // an over shard has neither owner nor transfer, so it weighs nothing
 		case a.transferTo != "":
 			load[a.transferTo]++
 		case a.owner != "":
@@ -225,6 +263,9 @@ func (g *consumerGroup) sortedShardIDs() []int {
 	return ids
 }
 
+// assignUnowned gives every unowned shard that is not over to a consumer:
+// one that still reports it (a shard whose checkpoint was reset off the end
+// after it was over), else the least loaded, so no shard is held twice.
 func (g *consumerGroup) assignUnowned() {
 	if len(g.consumers) == 0 {
 		return
@@ -232,11 +273,26 @@ func (g *consumerGroup) assignUnowned() {
 	load := g.load()
 	for _, id := range g.sortedShardIDs() {
 		a := g.shards[id]
+		if a.owner != "" || a.over {
+			continue
+		}
+		a.owner = g.reporterOf(id)
 		if a.owner == "" {
 			a.owner = leastLoaded(load)
-			load[a.owner]++
+		}
+		load[a.owner]++
+	}
+}
+
+// reporterOf returns the first live consumer, by name, whose last heartbeat reported shard id.
+func (g *consumerGroup) reporterOf(id int) string {
+	best := ""
+	for name, c := range g.consumers {
+		if slices.Contains(c.reported, id) && (best == "" || name < best) {
+			best = name
 		}
 	}
+	return best
 }
 
 // rebalance starts handovers until loads differ by at most one.
@@ -322,6 +378,7 @@ func (gs *groupSet) updateCheckpoint(groupName, consumer string, shardID int, ch
 		}
 	}
 	a.checkpoint, a.updateTime, a.cpConsumer = checkpoint, now, consumer
+	gs.refreshOver(shardID, a)
 	return nil
 }
 
@@ -364,8 +421,11 @@ type GroupState struct {
 	// Owner maps shard ID to the consumer that owns it ("" when unowned).
 	Owner map[int]string `json:"owner"`
 	// TransferTo maps shard ID to the consumer it is being handed to.
-	TransferTo  map[int]string `json:"transfer_to,omitempty"`
-	Checkpoints []Checkpoint   `json:"checkpoints"`
+	TransferTo map[int]string `json:"transfer_to,omitempty"`
+	// Over lists the readonly shards this group has consumed to their end
+	// cursor; they are given to no consumer any more.
+	Over        []int        `json:"over,omitempty"`
+	Checkpoints []Checkpoint `json:"checkpoints"`
 }
 
 // ConsumerState is what the server knows of one consumer.
@@ -393,10 +453,14 @@ func (gs *groupSet) state(groupName string, now time.Time) (GroupState, bool) {
 	for name, c := range g.consumers {
 		st.Consumers[name] = ConsumerState{LastSeen: c.lastSeen, Reported: slices.Clone(c.reported), Acked: slices.Clone(c.acked)}
 	}
-	for id, a := range g.shards {
+	for _, id := range g.sortedShardIDs() {
+		a := g.shards[id]
 		st.Owner[id] = a.owner
 		if a.transferTo != "" {
 			st.TransferTo[id] = a.transferTo
+		}
+		if a.over {
+			st.Over = append(st.Over, id)
 		}
 	}
 	gs.mu.Unlock()

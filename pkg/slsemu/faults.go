@@ -33,7 +33,7 @@ type Fault struct {
 // Routes lists the API names a Fault can target.
 var Routes = []string{
 	"ListProject", "GetProject", "ListLogStores", "GetLogStore", "CreateLogStore", "DeleteLogStore",
-	"ListShards", "GetCursor", "GetCursorTime", "PullLogs", "PutLogs",
+	"ListShards", "SplitShard", "MergeShards", "GetCursor", "GetCursorTime", "PullLogs", "PutLogs",
 	"ListConsumerGroup", "CreateConsumerGroup", "UpdateConsumerGroup", "DeleteConsumerGroup",
 	"HeartBeat", "UpdateCheckpoint", "GetCheckpoint",
 }

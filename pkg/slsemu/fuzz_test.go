@@ -116,6 +116,9 @@ func FuzzRequestParsing(f *testing.F) {
 	f.Add("POST", "/logstores/store/consumergroups/cg", "type=checkpoint&consumer=c&forceSuccess=false", []byte(`{"shard":0,"checkpoint":"MTA="}`))
 	f.Add("DELETE", "/logstores/store", "", []byte(nil))
 	f.Add("GET", "/", "", []byte(nil))
+	f.Add("POST", "/logstores/store/shards/0", "action=split&key=40000000000000000000000000000000", []byte(nil))
+	f.Add("POST", "/logstores/store/shards/1", "action=split&shardCount=3", []byte(nil))
+	f.Add("POST", "/logstores/store/shards/0", "action=merge", []byte(nil))
 	srv := fuzzServer(f)
 	f.Fuzz(func(t *testing.T, method, path, query string, body []byte) {
 		switch method {

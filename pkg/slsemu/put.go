@@ -32,21 +32,16 @@ func (s *Server) putLogs(c *call) int {
 	if apiErr != nil {
 		return c.fail(apiErr)
 	}
-	var sh *shard
+	pick := l.nextWritableShardLocked
 	if c.shard == "route" {
 		key := strings.ToLower(c.r.URL.Query().Get("key"))
 		if len(key) != 32 || !isHex(key) {
 			return c.fail(newAPIError(http.StatusBadRequest, "InvalidKey", "hash key %q must be 32 hex digits", key))
 		}
-		sh = l.shardForKey(key)
-	} else {
-		sh = c.nextLoadBalancedShard(l)
-	}
-	if sh == nil {
-		return c.fail(newAPIError(http.StatusBadRequest, "LogStoreWithoutShard", "logstore %s has no writable shard", l.name))
+		pick = func() *shard { return l.shardForKeyLocked(key) }
 	}
 	clientIP, _, _ := net.SplitHostPort(c.r.RemoteAddr)
-	if apiErr := s.storeEncodedGroup(l, sh, raw, clientIP, c.now); apiErr != nil {
+	if apiErr := s.storeEncodedGroup(l, pick, raw, clientIP, c.now); apiErr != nil {
 		return c.fail(apiErr)
 	}
 	return c.okEmpty()
@@ -117,26 +112,9 @@ func decodePutBody(h http.Header, body []byte) ([]byte, *APIError) {
 	return nil, newAPIError(http.StatusBadRequest, "InvalidCompressType", "compress type %q is not supported (lz4, zstd, deflate)", compressType)
 }
 
-func (c *call) nextLoadBalancedShard(l *logstore) *shard {
-	c.project.mu.Lock()
-	defer c.project.mu.Unlock()
-	return l.nextWritableShard()
-}
-
-// nextWritableShard picks shards round-robin; the caller holds the project lock.
-func (l *logstore) nextWritableShard() *shard {
-	for range l.shards {
-		sh := l.shards[l.nextLB%uint64(len(l.shards))]
-		l.nextLB++
-		if sh.status == "readwrite" {
-			return sh
-		}
-	}
-	return nil
-}
-
-// storeEncodedGroup validates an encoded LogGroup, adds the server tags and appends it.
-func (s *Server) storeEncodedGroup(l *logstore, sh *shard, encoded []byte, clientIP string, now time.Time) *APIError {
+// storeEncodedGroup validates an encoded LogGroup, adds the server tags and
+// appends it to the shard pick chooses (called with the shard list locked).
+func (s *Server) storeEncodedGroup(l *logstore, pick func() *shard, encoded []byte, clientIP string, now time.Time) *APIError {
 	var lg sls.LogGroup
 	if err := lg.Unmarshal(encoded); err != nil {
 		return errPostBodyInvalid("body is not a LogGroup: %v", err)
@@ -156,8 +134,7 @@ func (s *Server) storeEncodedGroup(l *logstore, sh *shard, encoded []byte, clien
 			encoded = appendLogTag(encoded, "__client_ip__", clientIP)
 		}
 	}
-	sh.append(newStoredGroup(encoded, len(lg.Logs), now), l.retention)
-	return nil
+	return l.writeGroup(newStoredGroup(encoded, len(lg.Logs), now), pick)
 }
 
 // appendLogTag appends a LogGroup.LogTags entry to an encoded LogGroup;
@@ -186,9 +163,10 @@ func varintLen(n int) int {
 }
 
 // PutLogGroup writes a log group directly, as PutLogs would, into shard
-// shardID or, when shardID < 0, the next shard round-robin.
+// shardID or, when shardID < 0, the next readwrite shard round-robin. A
+// readonly shard refuses it, as SLS never writes to one.
 func (s *Server) PutLogGroup(projectName, logstoreName string, shardID int, lg *sls.LogGroup) error {
-	p, l, apiErr := s.lookupLogstore(projectName, logstoreName)
+	_, l, apiErr := s.lookupLogstore(projectName, logstoreName)
 	if apiErr != nil {
 		return apiErr
 	}
@@ -196,18 +174,14 @@ func (s *Server) PutLogGroup(projectName, logstoreName string, shardID int, lg *
 	if err != nil {
 		return err
 	}
-	var sh *shard
-	if shardID < 0 {
-		p.mu.Lock()
-		sh = l.nextWritableShard()
-		p.mu.Unlock()
-	} else {
-		sh = l.shardByID(shardID)
+	pick := l.nextWritableShardLocked
+	if shardID >= 0 {
+		if l.shardByID(shardID) == nil {
+			return errShardNotExist(strconv.Itoa(shardID))
+		}
+		pick = func() *shard { return l.shardByIDLocked(shardID) }
 	}
-	if sh == nil {
-		return errShardNotExist(strconv.Itoa(shardID))
-	}
-	if apiErr := s.storeEncodedGroup(l, sh, encoded, "127.0.0.1", time.Now()); apiErr != nil {
+	if apiErr := s.storeEncodedGroup(l, pick, encoded, "127.0.0.1", time.Now()); apiErr != nil {
 		return apiErr
 	}
 	return nil

@@ -175,6 +175,15 @@ func parseRoute(c *call, projectName string) (string, *APIError) {
 			switch {
 			case m == http.MethodPost && (parts[3] == "lb" || parts[3] == "route"):
 				return "PutLogs", nil
+			case m == http.MethodPost:
+				switch action := r.URL.Query().Get("action"); action {
+				case "split":
+					return "SplitShard", nil
+				case "merge":
+					return "MergeShards", nil
+				default:
+					return "", errParameterInvalid("action must be split or merge, got %q", action)
+				}
 			case m != http.MethodGet:
 			case typ == "cursor":
 				return "GetCursor", nil
@@ -217,6 +226,8 @@ func (s *Server) handlers() map[string]func(*call) int {
 		"CreateLogStore":      s.createLogStore,
 		"DeleteLogStore":      s.deleteLogStore,
 		"ListShards":          s.listShards,
+		"SplitShard":          s.serveSplitShard,
+		"MergeShards":         s.serveMergeShards,
 		"GetCursor":           s.getCursor,
 		"GetCursorTime":       s.getCursorTime,
 		"PullLogs":            s.pullLogs,

@@ -5,9 +5,11 @@ import (
 	"encoding/base64"
 	"fmt"
 	"math/big"
+	"net/http"
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pierrec/lz4/v4"
@@ -27,9 +29,15 @@ type Retention struct {
 	MaxAge           time.Duration // 0 means unbounded
 }
 
+// Shard statuses as ListShards reports them.
+const (
+	shardReadWrite = "readwrite"
+	shardReadOnly  = "readonly"
+)
+
 type shard struct {
 	id        int
-	status    string // readwrite | readonly
+	status    string // shardReadWrite or shardReadOnly; guarded by logstore.shardsMu
 	beginKey  string // inclusive, 32 lowercase hex digits
 	endKey    string // exclusive
 	createdAt time.Time
@@ -46,10 +54,16 @@ type logstore struct {
 	ttl        int
 	appendMeta bool
 	createdAt  time.Time
-	shards     []*shard
 	groups     *groupSet
 	retention  Retention
-	nextLB     uint64 // round-robin position for load-balanced writes (under project.mu)
+	nextLB     atomic.Uint64 // round-robin position for load-balanced writes
+
+	// shardsMu guards shards (shards[i].id == i; split and merge append) and
+	// every shard's status. Writes hold the read lock from choosing a shard to
+	// appending to it, so a split or merge (write lock) never seals a shard
+	// while a write to it is in flight, and a sealed shard's end never moves.
+	shardsMu sync.RWMutex
+	shards   []*shard
 }
 
 type project struct {
@@ -87,16 +101,22 @@ func decodeCursor(c string) (int64, bool) {
 func newShards(n int, now time.Time) []*shard {
 	shards := make([]*shard, n)
 	for i := range n {
-		shards[i] = &shard{
-			id:         i,
-			status:     "readwrite",
-			beginKey:   splitKey(i, n),
-			endKey:     splitKey(i+1, n),
-			createdAt:  now,
-			cursorBase: now.UnixNano() + int64(i)<<40,
-		}
+		shards[i] = newShard(i, splitKey(i, n), splitKey(i+1, n), now)
 	}
 	return shards
+}
+
+// newShard is an empty readwrite shard. Its cursors start at its creation
+// time in ns plus id<<40, so shards created together still get distinct ones.
+func newShard(id int, beginKey, endKey string, now time.Time) *shard {
+	return &shard{
+		id:         id,
+		status:     shardReadWrite,
+		beginKey:   beginKey,
+		endKey:     endKey,
+		createdAt:  now,
+		cursorBase: now.UnixNano() + int64(id)<<40,
+	}
 }
 
 // splitKey returns the i-th of n boundaries of the MD5 key space as 32 hex digits.
@@ -112,6 +132,13 @@ func splitKey(i, n int) string {
 
 // endIndex is the index one past the newest group: the next write position.
 func (s *shard) endIndex() int64 { return s.first + int64(len(s.groups)) }
+
+// endCursorValue is the integer of the end cursor.
+func (s *shard) endCursorValue() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.cursorBase + s.endIndex()
+}
 
 // append stores a group and applies retention. The caller holds no lock.
 func (s *shard) append(g *storedGroup, keep Retention) int64 {
@@ -251,24 +278,94 @@ func (s *shard) stats() (groups, logs int, rawBytes int64) {
 
 // shardByID returns the shard or nil.
 func (l *logstore) shardByID(id int) *shard {
+	l.shardsMu.RLock()
+	defer l.shardsMu.RUnlock()
+	return l.shardByIDLocked(id)
+}
+
+func (l *logstore) shardByIDLocked(id int) *shard {
 	if id < 0 || id >= len(l.shards) {
 		return nil
 	}
 	return l.shards[id]
 }
 
-// shardForKey returns the readwrite shard whose key range holds hashKey.
-func (l *logstore) shardForKey(hashKey string) *shard {
+// shardInfo is a shard as ListShards describes it.
+type shardInfo struct {
+	ShardID           int    `json:"shardID"`
+	Status            string `json:"status"`
+	InclusiveBeginKey string `json:"inclusiveBeginKey"`
+	ExclusiveEndKey   string `json:"exclusiveEndKey"`
+	CreateTime        int64  `json:"createTime"` // unix seconds; the SDK needs a number
+}
+
+func (s *shard) infoLocked() shardInfo {
+	return shardInfo{s.id, s.status, s.beginKey, s.endKey, s.createdAt.Unix()}
+}
+
+// shardSnapshot lists every shard, readonly ones included, in ID order.
+func (l *logstore) shardSnapshot() ([]*shard, []shardInfo) {
+	l.shardsMu.RLock()
+	defer l.shardsMu.RUnlock()
+	infos := make([]shardInfo, len(l.shards))
+	for i, sh := range l.shards {
+		infos[i] = sh.infoLocked()
+	}
+	return append([]*shard(nil), l.shards...), infos
+}
+
+// readWriteShardCount is what GetLogStore reports as shardCount.
+func (l *logstore) readWriteShardCount() int {
+	l.shardsMu.RLock()
+	defer l.shardsMu.RUnlock()
+	n := 0
+	for _, sh := range l.shards {
+		if sh.status == shardReadWrite {
+			n++
+		}
+	}
+	return n
+}
+
+// maxHashKey ends the last shard's range. Ranges are [begin, end), so the key
+// ffff...ff itself belongs to the readwrite shard that ends there.
+const maxHashKey = "ffffffffffffffffffffffffffffffff"
+
+// shardForKeyLocked returns the readwrite shard whose key range holds hashKey;
+// the caller holds shardsMu.
+func (l *logstore) shardForKeyLocked(hashKey string) *shard {
 	for _, s := range l.shards {
-		if s.status == "readwrite" && hashKey >= s.beginKey && hashKey < s.endKey {
+		if s.status == shardReadWrite && hashKey >= s.beginKey && (hashKey < s.endKey || s.endKey == maxHashKey) {
 			return s
 		}
 	}
-	for i := len(l.shards) - 1; i >= 0; i-- { // the key ffff...ff itself
-		if l.shards[i].status == "readwrite" {
-			return l.shards[i]
+	return nil
+}
+
+// nextWritableShardLocked picks readwrite shards round-robin; the caller holds shardsMu.
+func (l *logstore) nextWritableShardLocked() *shard {
+	for range l.shards {
+		sh := l.shards[(l.nextLB.Add(1)-1)%uint64(len(l.shards))]
+		if sh.status == shardReadWrite {
+			return sh
 		}
 	}
+	return nil
+}
+
+// writeGroup appends g to the shard pick chooses, holding the shard list's
+// read lock throughout so that no split or merge seals the shard meanwhile.
+func (l *logstore) writeGroup(g *storedGroup, pick func() *shard) *APIError {
+	l.shardsMu.RLock()
+	defer l.shardsMu.RUnlock()
+	sh := pick()
+	if sh == nil {
+		return newAPIError(http.StatusBadRequest, "LogStoreWithoutShard", "logstore %s has no writable shard", l.name)
+	}
+	if sh.status != shardReadWrite {
+		return errParameterInvalid("shard %d is readonly", sh.id)
+	}
+	sh.append(g, l.retention)
 	return nil
 }
 
