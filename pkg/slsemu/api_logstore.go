@@ -39,17 +39,6 @@ func (s *Server) listProjects(c *call, reg *region) int {
 
 func (s *Server) getProject(c *call) int { return c.ok(s.projectJSON(c.project)) }
 
-func (s *Server) listLogStores(c *call) int {
-	c.project.mu.RLock()
-	names := make([]string, 0, len(c.project.logstores))
-	for name := range c.project.logstores {
-		names = append(names, name)
-	}
-	c.project.mu.RUnlock()
-	sort.Strings(names)
-	return c.ok(map[string]any{"count": len(names), "total": len(names), "logstores": names})
-}
-
 // logstore looks up the logstore named in the path.
 func (c *call) lookupLogstore() (*logstore, *APIError) {
 	c.project.mu.RLock()
@@ -91,7 +80,7 @@ func (s *Server) getLogStore(c *call) int {
 		"autoSplit":       false,
 		"maxSplitShard":   0,
 		"appendMeta":      l.appendMeta,
-		"telemetryType":   "",
+		"telemetryType":   l.telemetryType,
 		"mode":            "standard",
 		"createTime":      l.createdAt.Unix(),
 		"lastModifyTime":  l.createdAt.Unix(),
@@ -100,10 +89,11 @@ func (s *Server) getLogStore(c *call) int {
 
 func (s *Server) createLogStore(c *call) int {
 	var req struct {
-		Name       string `json:"logstoreName"`
-		TTL        int    `json:"ttl"`
-		ShardCount int    `json:"shardCount"`
-		AppendMeta *bool  `json:"appendMeta"`
+		Name          string `json:"logstoreName"`
+		TTL           int    `json:"ttl"`
+		ShardCount    int    `json:"shardCount"`
+		AppendMeta    *bool  `json:"appendMeta"`
+		TelemetryType string `json:"telemetryType"` // CreateLogStoreV2, CreateMetricStore, CreateEventStore
 	}
 	if err := json.Unmarshal(c.body, &req); err != nil {
 		return c.fail(newAPIError(http.StatusBadRequest, "PostBodyInvalid", "logstore JSON is invalid: %v", err))
@@ -118,7 +108,9 @@ func (s *Server) createLogStore(c *call) int {
 	if _, exists := p.logstores[req.Name]; exists {
 		return c.fail(newAPIError(http.StatusBadRequest, "LogStoreAlreadyExist", "logstore %s already exists", req.Name))
 	}
-	p.logstores[req.Name] = s.newLogstore(req.Name, req.ShardCount, req.TTL, appendMeta, time.Now())
+	l := s.newLogstore(req.Name, req.ShardCount, req.TTL, appendMeta, time.Now())
+	l.telemetryType = req.TelemetryType
+	p.logstores[req.Name] = l
 	return c.okEmpty()
 }
 

@@ -119,6 +119,7 @@ func FuzzRequestParsing(f *testing.F) {
 	f.Add("POST", "/logstores/store/shards/0", "action=split&key=40000000000000000000000000000000", []byte(nil))
 	f.Add("POST", "/logstores/store/shards/1", "action=split&shardCount=3", []byte(nil))
 	f.Add("POST", "/logstores/store/shards/0", "action=merge", []byte(nil))
+	f.Add("GET", "/logstores", "offset=0&size=500&telemetryType=", []byte(nil))
 	srv := fuzzServer(f)
 	f.Fuzz(func(t *testing.T, method, path, query string, body []byte) {
 		switch method {

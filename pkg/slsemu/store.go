@@ -50,13 +50,14 @@ type shard struct {
 }
 
 type logstore struct {
-	name       string
-	ttl        int
-	appendMeta bool
-	createdAt  time.Time
-	groups     *groupSet
-	retention  Retention
-	nextLB     atomic.Uint64 // round-robin position for load-balanced writes
+	name          string
+	ttl           int
+	appendMeta    bool
+	telemetryType string // as created; ListLogStores filters on it
+	createdAt     time.Time
+	groups        *groupSet
+	retention     Retention
+	nextLB        atomic.Uint64 // round-robin position for load-balanced writes
 
 	// shardsMu guards shards (shards[i].id == i; split and merge append) and
 	// every shard's status. Writes hold the read lock from choosing a shard to
