@@ -1,11 +1,13 @@
-// PullLogs: splice the stored, pre-compressed groups into one LZ4 block and send it.
+// PullLogs: splice the stored, pre-compressed groups into one LZ4 block and send it (or, when asked, zstd or plain).
 package slsemu
 
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
 )
 
@@ -65,18 +67,70 @@ func (s *Server) pullLogs(c *call) int {
 	h.Set("X-Log-Bodyrawsize", strconv.Itoa(rawLen))
 
 	body := block
-	if c.r.Header.Get("Accept-Encoding") == "" {
+	switch pullEncoding(c.r.Header.Get("Accept-Encoding")) {
+	case "lz4":
+		h.Set("X-Log-Compresstype", "lz4")
+	case "zstd":
+		raw, apiErr := decodeSplicedBlock(block, rawLen)
+		if apiErr != nil {
+			return c.fail(apiErr)
+		}
+		body = pullZstdEncoder().EncodeAll(raw, make([]byte, 0, len(block)))
+		h.Set("X-Log-Compresstype", "zstd")
+	default:
 		// Python's compress=False asks for a plain body (rare; costs a decode).
-		raw := make([]byte, rawLen)
-		if _, err := lz4.UncompressBlock(block, raw); err != nil {
-			return c.fail(newAPIError(http.StatusInternalServerError, "InternalServerError", "decode stored block: %v", err))
+		raw, apiErr := decodeSplicedBlock(block, rawLen)
+		if apiErr != nil {
+			return c.fail(apiErr)
 		}
 		body = raw
-	} else {
-		h.Set("X-Log-Compresstype", "lz4")
 	}
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	c.w.WriteHeader(http.StatusOK)
 	_, _ = c.w.Write(body)
 	return http.StatusOK
 }
+
+// pullEncoding picks the body encoding from Accept-Encoding: lz4 whenever it
+// is listed (the SDKs' default, served by the splice alone), else zstd when
+// listed (Go PullLogRequest.CompressType = Compress_ZSTD, Python
+// accept_compress_type='zstd'), plain ("") when the header is absent, and lz4
+// for anything else, since the Go SDK can decode nothing but lz4 and zstd.
+func pullEncoding(acceptEncoding string) string {
+	if acceptEncoding == "" {
+		return ""
+	}
+	zstdListed := false
+	for part := range strings.SplitSeq(acceptEncoding, ",") {
+		coding, _, _ := strings.Cut(part, ";")
+		switch strings.ToLower(strings.TrimSpace(coding)) {
+		case "lz4":
+			return "lz4"
+		case "zstd":
+			zstdListed = true
+		}
+	}
+	if zstdListed {
+		return "zstd"
+	}
+	return "lz4"
+}
+
+// decodeSplicedBlock undoes the splice for the encodings that need the raw LogGroupList.
+func decodeSplicedBlock(block []byte, rawLen int) ([]byte, *APIError) {
+	raw := make([]byte, rawLen)
+	if _, err := lz4.UncompressBlock(block, raw); err != nil {
+		return nil, newAPIError(http.StatusInternalServerError, "InternalServerError", "decode stored block: %v", err)
+	}
+	return raw, nil
+}
+
+// pullZstdEncoder is shared by all pulls: EncodeAll is safe for concurrent
+// use. The fastest level, as the Go SDK uses for its own zstd writes.
+var pullZstdEncoder = sync.OnceValue(func() *zstd.Encoder {
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest))
+	if err != nil {
+		panic(err) // only for invalid options, which these are not
+	}
+	return enc
+})
