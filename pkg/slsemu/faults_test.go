@@ -130,7 +130,16 @@ func TestDemoWorldGeneratesAccessLogsWithErrors(t *testing.T) {
 	w.Traffic.ErrorRatio = 0.05
 	srv := startEmulator(t, w)
 	c := newClient(srv, "cn-qingdao.log.aliyuncs.com", slsemu.DemoAccessKeyID, slsemu.DemoAccessKeySecret)
-	time.Sleep(time.Second)
+	// About half a second's worth at 400 logs/s. Polled rather than slept for:
+	// on a loaded machine the ticker drops ticks and a fixed second may hold fewer.
+	waitFor(t, 10*time.Second, "200 generated logs in logstore3_2", func() bool {
+		for _, st := range srv.State() {
+			if st.Logstore == "logstore3_2" {
+				return st.Shards[0].Logs+st.Shards[1].Logs >= 200
+			}
+		}
+		return false
+	})
 	statuses := map[string]int{}
 	logs := 0
 	for shard := range 2 {
@@ -155,7 +164,7 @@ func TestDemoWorldGeneratesAccessLogsWithErrors(t *testing.T) {
 		}
 	}
 	if logs < 200 || statuses["5"] == 0 || statuses["2"] == 0 {
-		t.Fatalf("after 1s at 400 logs/s: %d logs, status classes %v", logs, statuses)
+		t.Fatalf("at 400 logs/s: %d logs, status classes %v", logs, statuses)
 	}
 	// The other regions have their own projects and traffic too.
 	for _, r := range []struct{ endpoint, project, logstore string }{
