@@ -152,7 +152,7 @@ func startRigExporter(t testing.TB, cfg *config.Config, stopTimeout time.Duratio
 	e.metrics = collector.New(e.reg)
 	e.manager = consumer.NewManager(logger, e.metrics, stopTimeout)
 	e.metrics.SetStateSource(e.manager)
-	e.handler = e.metrics.Acks.Handler(promhttp.HandlerFor(e.reg, promhttp.HandlerOpts{}))
+	e.handler = e.metrics.Acks.Handler(e.metrics.Handler(e.reg, promhttp.HandlerOpts{}))
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
@@ -272,7 +272,7 @@ func (l *ledger) write(n int) {
 // gatherAll returns every family's samples as name -> "label=value,..." -> value, from one Gather.
 func (e *exporter) gatherAll(t testing.TB) map[string]map[string]float64 {
 	t.Helper()
-	families, err := e.reg.Gather()
+	families, err := e.metrics.Gatherer(e.reg).Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -452,11 +452,14 @@ func faultHits(srv *slsemu.Server, route string) int {
 	return n
 }
 
-// goroutineSnapshot is the number of goroutines and their stacks, to tell
-// what a leak is.
+// goroutineSnapshot is the goroutines of the process by id, to tell what a
+// leak is. The emulator's own goroutines (its listener and the server side
+// of every connection, which may wait out an injected latency after the
+// client has gone) are counted apart.
 type goroutineSnapshot struct {
-	n      int
-	stacks map[string]int // stack signature -> goroutines
+	n        int               // runtime.NumGoroutine less the emulator's
+	emulator int               // the emulator's
+	byID     map[string]string // goroutine id -> stack signature, the emulator's left out
 }
 
 func takeGoroutines() goroutineSnapshot {
@@ -469,15 +472,30 @@ func takeGoroutines() goroutineSnapshot {
 		}
 		buf = make([]byte, 2*len(buf))
 	}
-	snap := goroutineSnapshot{stacks: map[string]int{}}
+	snap := goroutineSnapshot{byID: map[string]string{}}
 	for _, g := range strings.Split(string(buf), "\n\n") {
 		if strings.TrimSpace(g) == "" {
 			continue
 		}
+		sig := stackSignature(g)
+		if emulatorGoroutine(sig) {
+			snap.emulator++
+			continue
+		}
 		snap.n++
-		snap.stacks[stackSignature(g)]++
+		id, _, _ := strings.Cut(strings.TrimPrefix(g, "goroutine "), " ")
+		snap.byID[id] = sig
 	}
 	return snap
+}
+
+func emulatorGoroutine(sig string) bool {
+	for _, s := range []string{"net/http.(*conn).serve", "net/http.(*connReader).backgroundRead", "net/http.(*Server).Serve", "/pkg/slsemu."} {
+		if strings.Contains(sig, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // stackSignature keeps a goroutine's function names (no arguments,
@@ -499,32 +517,42 @@ func stackSignature(g string) string {
 	return strings.Join(funcs, " <- ")
 }
 
-// diff lists the stacks s has more of than base.
-func (s goroutineSnapshot) diff(base goroutineSnapshot) string {
-	var out []string
-	for sig, n := range s.stacks {
-		if extra := n - base.stacks[sig]; extra > 0 {
-			out = append(out, fmt.Sprintf("%d × %s", extra, sig))
+// newSince lists, grouped by stack, the goroutines of s that did not exist in base.
+func (s goroutineSnapshot) newSince(base goroutineSnapshot) []string {
+	count := map[string]int{}
+	for id, sig := range s.byID {
+		if _, old := base.byID[id]; !old {
+			count[sig]++
 		}
 	}
+	var out []string
+	for sig, n := range count {
+		out = append(out, fmt.Sprintf("%d × %s", n, sig))
+	}
 	sort.Strings(out)
-	return strings.Join(out, "\n")
+	return out
 }
 
-// count is how many goroutines have a frame containing fn.
-func (s goroutineSnapshot) count(fn string) int {
+// countFrame is how many goroutines run a frame of exactly fn (its name
+// after the last "/"), e.g. "consumer.(*member).run"; "created by" lines
+// do not count.
+func (s goroutineSnapshot) countFrame(fn string) int {
 	n := 0
-	for sig, k := range s.stacks {
-		if strings.Contains(sig, fn) {
-			n += k
+	for _, sig := range s.byID {
+		for _, frame := range strings.Split(sig, " <- ") {
+			if !strings.HasPrefix(frame, "created by ") && frame[strings.LastIndex(frame, "/")+1:] == fn {
+				n++
+				break
+			}
 		}
 	}
 	return n
 }
 
-// settleGoroutines waits up to 2 s for the goroutine count to fall back to
-// the baseline (tolerance 0) and returns the last snapshot.
-func settleGoroutines(t testing.TB, base goroutineSnapshot, closeIdle ...func()) (goroutineSnapshot, time.Duration, bool) {
+// settleGoroutines waits up to 2 s until no goroutine started since base is
+// left (tolerance 0; the emulator's and those that existed at base, which may
+// end meanwhile, aside) and returns the last snapshot and what is left.
+func settleGoroutines(t testing.TB, base goroutineSnapshot, closeIdle ...func()) (goroutineSnapshot, []string, time.Duration) {
 	t.Helper()
 	start := time.Now()
 	for {
@@ -532,11 +560,10 @@ func settleGoroutines(t testing.TB, base goroutineSnapshot, closeIdle ...func())
 			c()
 		}
 		now := takeGoroutines()
-		if now.n <= base.n {
-			return now, time.Since(start), true
-		}
-		if time.Since(start) > 2*time.Second {
-			return now, time.Since(start), false
+		left := now.newSince(base)
+		// The goroutine taking the snapshot existed at base.
+		if len(left) == 0 || time.Since(start) > 2*time.Second {
+			return now, left, time.Since(start)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
