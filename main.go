@@ -107,7 +107,7 @@ func run() int {
 	mux := http.NewServeMux()
 	// A scrape by Prometheus acknowledges the counts it was served: only then
 	// may checkpoints move past them.
-	mux.Handle(*metricsPath, metrics.Acks.Handler(promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{
+	mux.Handle(*metricsPath, metrics.Acks.Handler(metrics.Handler(gatherers, promhttp.HandlerOpts{
 		ErrorLog:      slog.NewLogLogger(logger.Handler(), slog.LevelError),
 		ErrorHandling: promhttp.ContinueOnError,
 	})))

@@ -5,7 +5,6 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 )
 
 var (
@@ -71,15 +70,4 @@ func (c *lastMatchCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(lastMatchInfoDesc, prometheus.GaugeValue, 1, t.Region, t.Project, t.Logstore, k.field, k.rule, v.sample)
 		ch <- prometheus.MustNewConstMetric(lastMatchTimestampDesc, prometheus.GaugeValue, v.logTime, t.Region, t.Project, t.Logstore, k.field, k.rule)
 	}
-}
-
-// labelsOf returns a metric's labels as a map.
-func labelsOf(m prometheus.Metric) map[string]string {
-	var pb dto.Metric
-	_ = m.Write(&pb)
-	out := make(map[string]string, len(pb.Label))
-	for _, l := range pb.Label {
-		out[l.GetName()] = l.GetValue()
-	}
-	return out
 }

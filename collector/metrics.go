@@ -2,8 +2,6 @@
 package collector
 
 import (
-	"strconv"
-
 	"github.com/prometheus/client_golang/prometheus"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 )
@@ -23,17 +21,9 @@ type RuleLabels struct {
 	Field string
 }
 
-var (
-	targetLabels = []string{"region", "project", "logstore"}
-	shardLabels  = []string{"region", "project", "logstore", "shard"}
-)
-
 // Metrics holds every metric family the exporter exposes.
 type Metrics struct {
-	matches *prometheus.CounterVec
-	logs    *prometheus.CounterVec
-	bytes   *prometheus.CounterVec
-	errors  *prometheus.CounterVec
+	errors *prometheus.CounterVec
 
 	lastMatch *lastMatchCollector
 
@@ -44,7 +34,12 @@ type Metrics struct {
 
 	unscrapedCommits *prometheus.CounterVec
 
-	state *stateCollector
+	// The per-shard and per-logstore families (exposition.go): written
+	// directly by Handler, and served by hotRegistry for everything else.
+	shards      *shardStore
+	state       *stateSlot
+	labelCache  labelCache
+	hotRegistry *prometheus.Registry
 
 	// Acks tells the consumers which counts a Prometheus scrape has served.
 	Acks *ScrapeAcks
@@ -54,18 +49,6 @@ type Metrics struct {
 // collector (fed once SetStateSource is called) and build info on reg.
 func New(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
-		matches: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Name: "keyword_matches_total",
-			Help: "Logs whose field matched the rule's regex (field \"*\": any field).",
-		}, []string{"region", "project", "logstore", "shard", "field", "rule"}),
-		logs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Name: "consumer_logs_total",
-			Help: "Logs read from the shard.",
-		}, shardLabels),
-		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Name: "consumer_bytes_total",
-			Help: "Raw (uncompressed protobuf) bytes read from the shard.",
-		}, shardLabels),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "consumer_errors_total",
 			Help: "Failed SLS calls and processing errors by operation and SLS error code.",
@@ -87,9 +70,12 @@ func New(reg prometheus.Registerer) *Metrics {
 			Namespace: namespace, Name: "consumer_unscraped_commits_total",
 			Help: "Checkpoint commits made past counts no Prometheus scrape had acknowledged, because nothing scraped for unscraped_commit_after.",
 		}, targetLabels),
-		state: &stateCollector{},
-		Acks:  NewScrapeAcks(),
+		shards:      newShardStore(),
+		state:       &stateSlot{},
+		hotRegistry: prometheus.NewRegistry(),
+		Acks:        NewScrapeAcks(),
 	}
+	m.hotRegistry.MustRegister(hotCollector{m})
 	scrapesAcked := prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Namespace: "sls_keyword_exporter", Name: "scrapes_acknowledged_total",
 		Help: "Scrapes carrying Prometheus's X-Prometheus-Scrape-Timeout-Seconds header that were served whole; only these let checkpoints advance.",
@@ -103,8 +89,8 @@ func New(reg prometheus.Registerer) *Metrics {
 		}
 		return 0
 	})
-	reg.MustRegister(m.matches, m.logs, m.bytes, m.errors, m.lastMatch, m.canaryLatency,
-		m.reloadSuccess, m.reloadTimestamp, m.unscrapedCommits, scrapesAcked, lastAck, m.state,
+	reg.MustRegister(m.errors, m.lastMatch, m.canaryLatency,
+		m.reloadSuccess, m.reloadTimestamp, m.unscrapedCommits, scrapesAcked, lastAck,
 		versioncollector.NewCollector("sls_keyword_exporter"))
 	return m
 }
@@ -112,27 +98,10 @@ func New(reg prometheus.Registerer) *Metrics {
 // SetStateSource sets where consumer health is read at scrape time.
 func (m *Metrics) SetStateSource(source StateSource) { m.state.source.Store(&source) }
 
-// ShardCounters are one shard's counters, resolved once so the match loop
-// does no label lookups.
-type ShardCounters struct {
-	Matches []prometheus.Counter // indexed like the rules given to ShardCounters
-	Logs    prometheus.Counter
-	Bytes   prometheus.Counter
-}
-
 // ShardCounters returns a shard's counters for rules, creating every series
 // at 0 so that the first match is visible to rate() and increase().
 func (m *Metrics) ShardCounters(t Target, shard int, rules []RuleLabels) *ShardCounters {
-	id := strconv.Itoa(shard)
-	sc := &ShardCounters{
-		Matches: make([]prometheus.Counter, len(rules)),
-		Logs:    m.logs.WithLabelValues(t.Region, t.Project, t.Logstore, id),
-		Bytes:   m.bytes.WithLabelValues(t.Region, t.Project, t.Logstore, id),
-	}
-	for i, r := range rules {
-		sc.Matches[i] = m.matches.WithLabelValues(t.Region, t.Project, t.Logstore, id, r.Field, r.Name)
-	}
-	return sc
+	return m.shards.counters(t, shard, rules)
 }
 
 // ForgetRules drops every series of rules no longer configured.
@@ -142,36 +111,17 @@ func (m *Metrics) ForgetRules(keep []RuleLabels) {
 		kept[r] = true
 	}
 	m.lastMatch.retain(func(k lastMatchKey) bool { return kept[RuleLabels{k.rule, k.field}] })
-	// CounterVec cannot list its children; collect the label sets it exposes.
-	ch := make(chan prometheus.Metric, 64)
-	go func() { m.matches.Collect(ch); close(ch) }()
-	var gone []prometheus.Labels
-	for metric := range ch {
-		labels := labelsOf(metric)
-		if !kept[RuleLabels{labels["rule"], labels["field"]}] {
-			gone = append(gone, prometheus.Labels{"rule": labels["rule"], "field": labels["field"]})
-		}
-	}
-	for _, l := range gone {
-		m.matches.DeletePartialMatch(l)
-	}
+	m.shards.forgetRules(kept)
 }
 
 // DeleteShard drops a released shard's series; call it once its last counts
 // have been scraped.
-func (m *Metrics) DeleteShard(t Target, shard int) {
-	l := prometheus.Labels{"region": t.Region, "project": t.Project, "logstore": t.Logstore, "shard": strconv.Itoa(shard)}
-	m.matches.DeletePartialMatch(l)
-	m.logs.DeletePartialMatch(l)
-	m.bytes.DeletePartialMatch(l)
-}
+func (m *Metrics) DeleteShard(t Target, shard int) { m.shards.deleteShard(t, shard) }
 
 // DeleteTarget drops every series of a logstore no longer consumed.
 func (m *Metrics) DeleteTarget(t Target) {
 	l := prometheus.Labels{"region": t.Region, "project": t.Project, "logstore": t.Logstore}
-	m.matches.DeletePartialMatch(l)
-	m.logs.DeletePartialMatch(l)
-	m.bytes.DeletePartialMatch(l)
+	m.shards.deleteTarget(t)
 	m.errors.DeletePartialMatch(l)
 	m.canaryLatency.DeletePartialMatch(l)
 	m.unscrapedCommits.DeletePartialMatch(l)

@@ -158,7 +158,7 @@ func TestExactCountsSamplesAndLagOnTheSeedTopology(t *testing.T) {
 			t.Errorf("%s: held %v shards %v up %v, want 2 2 1", s.logstore, held, shards, up)
 		}
 	}
-	if problems, err := testutil.GatherAndLint(e.reg); err != nil || len(problems) > 0 {
+	if problems, err := testutil.GatherAndLint(e.metrics.Gatherer(e.reg)); err != nil || len(problems) > 0 {
 		t.Fatalf("lint: %v %v", err, problems)
 	}
 	if strings.Contains(e.logs.String(), testSecret) {

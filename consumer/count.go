@@ -19,7 +19,7 @@ type shardWork struct {
 	id       int
 	rules    *compiledRules
 	counters *collector.ShardCounters
-	counts   []float64
+	counts   []uint64
 	matched  []bool
 	best     []bestMatch
 	sample   []match.Field
@@ -44,7 +44,7 @@ func (w *shardWork) use(rules *compiledRules) {
 	m := w.member
 	w.rules = rules
 	w.counters = m.eng.metrics.ShardCounters(m.labels, w.id, rules.labels)
-	w.counts = make([]float64, len(rules.labels))
+	w.counts = make([]uint64, len(rules.labels))
 	w.matched = make([]bool, len(rules.labels))
 	w.best = make([]bestMatch, len(rules.labels))
 }
@@ -97,8 +97,8 @@ func (w *shardWork) count(b batch) error {
 		}
 	}
 	if logs := b.logCount(); logs > 0 {
-		w.counters.Logs.Add(float64(logs))
-		w.counters.Bytes.Add(float64(b.rawBytes()))
+		w.counters.Logs.Add(uint64(logs))
+		w.counters.Bytes.Add(uint64(b.rawBytes()))
 	}
 	return nil
 }

@@ -152,7 +152,7 @@ func startRigExporter(t testing.TB, cfg *config.Config, stopTimeout time.Duratio
 	e.metrics = collector.New(e.reg)
 	e.manager = consumer.NewManager(logger, e.metrics, stopTimeout)
 	e.metrics.SetStateSource(e.manager)
-	e.handler = e.metrics.Acks.Handler(promhttp.HandlerFor(e.reg, promhttp.HandlerOpts{}))
+	e.handler = e.metrics.Acks.Handler(e.metrics.Handler(e.reg, promhttp.HandlerOpts{}))
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
@@ -272,7 +272,7 @@ func (l *ledger) write(n int) {
 // gatherAll returns every family's samples as name -> "label=value,..." -> value, from one Gather.
 func (e *exporter) gatherAll(t testing.TB) map[string]map[string]float64 {
 	t.Helper()
-	families, err := e.reg.Gather()
+	families, err := e.metrics.Gatherer(e.reg).Gather()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -156,7 +156,7 @@ func startExporter(t testing.TB, cfg *config.Config) *exporter {
 	e.metrics = collector.New(e.reg)
 	e.manager = consumer.NewManager(logger, e.metrics, 10*time.Second)
 	e.metrics.SetStateSource(e.manager)
-	e.handler = e.metrics.Acks.Handler(promhttp.HandlerFor(e.reg, promhttp.HandlerOpts{}))
+	e.handler = e.metrics.Acks.Handler(e.metrics.Handler(e.reg, promhttp.HandlerOpts{}))
 	stopScraper := make(chan struct{})
 	scraperDone := make(chan struct{})
 	go func() {
@@ -188,7 +188,7 @@ func (e *exporter) scrape() {
 // series returns every sample of a metric family as "label=value,..." -> value.
 func (e *exporter) series(t testing.TB, name string) map[string]float64 {
 	t.Helper()
-	families, err := e.reg.Gather()
+	families, err := e.metrics.Gatherer(e.reg).Gather()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -157,10 +157,11 @@ func (e *Manager) Apply(cfg *config.Config, settings Settings) error {
 	return nil
 }
 
-// stopMembers stops members in parallel, each within the stop timeout
-// (less a moment for closing the pullers and exiting).
+// stopMembers stops members in parallel, each within the stop timeout. Their
+// calls are cut a moment before it: an SDK read call may take up to
+// sdkRetryWindow more to return after its request was cancelled.
 func (e *Manager) stopMembers(members []*member) {
-	deadline := time.Now().Add(e.stopTimeout - min(e.stopTimeout/20, 250*time.Millisecond))
+	deadline := time.Now().Add(e.stopTimeout - min(e.stopTimeout/5, 500*time.Millisecond))
 	var wg sync.WaitGroup
 	for _, m := range members {
 		wg.Go(func() { m.stop(deadline) })

@@ -168,7 +168,7 @@ func newMember(eng *Manager, cfg config.Target, settings Settings, fromBegin boo
 		HTTPClient:     httpClient,
 	}).WithCredentialsProvider(credentials)
 	m.sched = eng.sched
-	m.puller = newPuller(httpClient, credentials, cfg.Endpoint, cfg.Project, cfg.Logstore, cfg.Compression, userAgent, eng.budget)
+	m.puller = newPuller(transport, credentials, cfg.Endpoint, cfg.Project, cfg.Logstore, cfg.Compression, userAgent, eng.budget)
 	return m
 }
 

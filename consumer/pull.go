@@ -26,9 +26,10 @@ const slsAPIVersion = "0.6.0"
 // allocate the body and its decompression anew on every call and decode
 // every log into structs.
 type puller struct {
-	client      *http.Client
+	transport   *leanTransport
 	credentials sls.CredentialsProvider
-	baseURL     string // scheme://<project>.<endpoint>
+	scheme      string // http or https
+	host        string // <project>.<endpoint>
 	pathPrefix  string // /logstores/<logstore>/shards/
 	compression string // lz4 or zstd
 	userAgent   string
@@ -57,18 +58,19 @@ func (p *pulled) release() {
 	}
 }
 
-func newPuller(client *http.Client, credentials sls.CredentialsProvider, endpoint, project, logstore, compression, userAgent string, budget *byteBudget) *puller {
-	scheme, host := "http://", endpoint
+func newPuller(transport *leanTransport, credentials sls.CredentialsProvider, endpoint, project, logstore, compression, userAgent string, budget *byteBudget) *puller {
+	scheme, host := "http", endpoint
 	switch {
 	case strings.HasPrefix(endpoint, "https://"):
-		scheme, host = "https://", strings.TrimPrefix(endpoint, "https://")
+		scheme, host = "https", strings.TrimPrefix(endpoint, "https://")
 	case strings.HasPrefix(endpoint, "http://"):
 		host = strings.TrimPrefix(endpoint, "http://")
 	}
 	return &puller{
-		client:      client,
+		transport:   transport,
 		credentials: credentials,
-		baseURL:     scheme + project + "." + host,
+		scheme:      scheme,
+		host:        project + "." + host,
 		pathPrefix:  "/logstores/" + logstore + "/shards/",
 		compression: compression,
 		userAgent:   userAgent,
@@ -98,54 +100,66 @@ func (p *puller) pull(ctx context.Context, shard int, cursor string, count int) 
 	if err := sls.NewSignerV1(creds.AccessKeyID, creds.AccessKeySecret).Sign(http.MethodGet, uri, headers, nil); err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.baseURL+uri, nil)
+	resp, err := p.transport.do(ctx, &leanRequest{
+		method: http.MethodGet,
+		scheme: p.scheme,
+		host:   p.host,
+		uri:    uri,
+		header: func(yield func(name, value string)) {
+			for k, v := range headers {
+				yield(k, v)
+			}
+		},
+	}, pullHeaders)
 	if err != nil {
 		return nil, err
 	}
-	for k, v := range headers {
-		req.Header[http.CanonicalHeaderKey(k)] = []string{v}
+	if resp.status != http.StatusOK {
+		body, err := io.ReadAll(io.LimitReader(resp.body, 64<<10))
+		resp.done(err == nil && resp.drain())
+		return nil, parseAPIError(resp.status, body, resp.header["x-log-requestid"])
 	}
-	resp, err := p.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		return nil, parseAPIError(resp.StatusCode, body, resp.Header.Get("X-Log-Requestid"))
-	}
-	h := resp.Header
-	next := h.Get("X-Log-Cursor")
+	next := resp.header["x-log-cursor"]
 	if next == "" {
+		resp.done(false)
 		return nil, fmt.Errorf("PullLogs answer without x-log-cursor")
 	}
-	groups, _ := strconv.Atoi(h.Get("X-Log-Count"))
-	rawSize, err := strconv.Atoi(h.Get("X-Log-Bodyrawsize"))
+	groups, _ := strconv.Atoi(resp.header["x-log-count"])
+	rawSize, err := strconv.Atoi(resp.header["x-log-bodyrawsize"])
 	if err != nil || rawSize < 0 {
-		return nil, fmt.Errorf("PullLogs answer with invalid x-log-bodyrawsize %q", h.Get("X-Log-Bodyrawsize"))
+		resp.done(false)
+		return nil, fmt.Errorf("PullLogs answer with invalid x-log-bodyrawsize %q", resp.header["x-log-bodyrawsize"])
 	}
 	out := &pulled{nextCursor: next, groups: groups, budget: p.budget}
 	if rawSize == 0 {
-		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.done(resp.drain())
 		return out, nil
 	}
-	netSize := int(resp.ContentLength)
+	netSize := int(resp.contentLength)
 	if out.reserved, err = p.budget.acquire(ctx, int64(max(netSize, 0)+rawSize)); err != nil {
+		resp.done(false)
 		return nil, err
 	}
-	compressed, err := readBody(resp.Body, netSize)
+	compressed, err := readBody(resp.body, netSize)
+	resp.done(err == nil)
 	if err != nil {
 		out.release()
 		return nil, err
 	}
 	out.netBytes = len(compressed)
-	out.raw, err = decompress(h.Get("X-Log-Compresstype"), compressed, rawSize)
+	out.raw, err = decompress(resp.header["x-log-compresstype"], compressed, rawSize)
 	putBuffer(compressed)
 	if err != nil {
 		out.release()
 		return nil, err
 	}
 	return out, nil
+}
+
+// pullHeaders are the answer's headers a pull reads.
+var pullHeaders = wantedHeaders{
+	"x-log-cursor": true, "x-log-count": true, "x-log-bodyrawsize": true,
+	"x-log-compresstype": true, "x-log-requestid": true,
 }
 
 // readBody reads a response body into a pooled buffer.

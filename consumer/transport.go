@@ -21,22 +21,22 @@ type transportKey struct {
 	proxyURL string
 }
 
-// transports shares one pool per region among its members, so a thousand
-// logstores of a region reuse a handful of connections.
+// transports shares one connection pool per region among its members, so a
+// thousand logstores of a region reuse a handful of connections.
 type transports struct {
 	mu    sync.Mutex
 	pools map[transportKey]*sharedTransport
 }
 
 type sharedTransport struct {
-	transport *http.Transport
+	transport *leanTransport
 	users     int
 }
 
 func newTransports() *transports { return &transports{pools: map[transportKey]*sharedTransport{}} }
 
 // acquire returns the region's transport, creating it on first use.
-func (ts *transports) acquire(t config.Target, requestTimeout time.Duration) *http.Transport {
+func (ts *transports) acquire(t config.Target, requestTimeout time.Duration) *leanTransport {
 	key := transportKey{t.Endpoint, t.ProxyURL}
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
@@ -49,14 +49,14 @@ func (ts *transports) acquire(t config.Target, requestTimeout time.Duration) *ht
 	return st.transport
 }
 
-// release drops a member's use; the last user closes the idle connections.
+// release drops a member's use; the last user closes the connections.
 func (ts *transports) release(t config.Target) {
 	key := transportKey{t.Endpoint, t.ProxyURL}
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	if st := ts.pools[key]; st != nil {
 		if st.users--; st.users <= 0 {
-			st.transport.CloseIdleConnections()
+			st.transport.close()
 			delete(ts.pools, key)
 		}
 	}
@@ -68,32 +68,16 @@ func (ts *transports) release(t config.Target) {
 // cannot resolve, so the transport dials the IP itself (SLS reads the project
 // from the Host header). Otherwise requests go through proxy_url when set,
 // or the environment's proxy.
-func newTransport(t config.Target, requestTimeout time.Duration) *http.Transport {
-	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
-	transport := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           dialer.DialContext,
-		MaxIdleConns:          256,
-		MaxIdleConnsPerHost:   64,
-		IdleConnTimeout:       50 * time.Second, // SLS closes idle connections after about a minute
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: requestTimeout,
-		// We ask for lz4 or zstd ourselves; Go must not add gzip.
-		DisableCompression: true,
-	}
+func newTransport(t config.Target, requestTimeout time.Duration) *leanTransport {
+	var proxy *url.URL
 	if t.ProxyURL != "" {
-		if u, err := url.Parse(t.ProxyURL); err == nil {
-			transport.Proxy = http.ProxyURL(u)
-		}
+		proxy, _ = url.Parse(t.ProxyURL) // validated with the config
 	}
+	direct := ""
 	if config.IsIPEndpoint(t.Endpoint) {
-		addr := endpointAddress(t.Endpoint)
-		transport.Proxy = nil
-		transport.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
-			return dialer.DialContext(ctx, network, addr)
-		}
+		direct, proxy = endpointAddress(t.Endpoint), nil
 	}
-	return transport
+	return newLeanTransport(proxy, direct, requestTimeout)
 }
 
 // endpointAddress is host:port of an endpoint, with the scheme's default port.

@@ -1,0 +1,527 @@
+// A lean HTTP/1.1 client for SLS: persistent connections used in turn by the caller's goroutine, without net/http's two goroutines and channel hand-offs per connection.
+package consumer
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Idle polls of thousands of shards are small requests on a few keep-alive
+// connections: with net/http most of their cost is its per-connection read
+// and write goroutines. leanTransport writes a request and reads its answer
+// on the calling goroutine. It serves the raw pulls directly and the SDK's
+// calls as an http.RoundTripper.
+type leanTransport struct {
+	dialer     *net.Dialer
+	proxyURL   *url.URL // from proxy_url; nil: the environment's proxy, if any
+	directAddr string   // IP-literal endpoint: dial it whatever the host
+	tlsConfig  *tls.Config
+	timeout    time.Duration // per request, unless the context ends sooner
+
+	mu     sync.Mutex
+	idle   map[connKey][]*leanConn
+	routes map[string]route // host -> how to reach it
+	closed bool
+}
+
+const (
+	maxIdlePerKey   = 32
+	idleConnTimeout = 50 * time.Second // SLS closes idle connections after about a minute
+)
+
+// connKey groups interchangeable connections: through a plain HTTP proxy
+// every host shares the proxy's connections.
+type connKey struct {
+	addr   string // what is dialled
+	tunnel string // host:port tunnelled through a proxy with CONNECT, or ""
+	tls    string // server name when the connection is TLS, or ""
+}
+
+// route is how requests to one host travel.
+type route struct {
+	key          connKey
+	absoluteForm bool // request line carries the full URL (plain HTTP proxy)
+}
+
+type leanConn struct {
+	net.Conn
+	br       *bufio.Reader
+	bw       *bufio.Writer
+	key      connKey
+	lastUsed time.Time
+	reused   bool
+}
+
+func newLeanTransport(proxyURL *url.URL, directAddr string, timeout time.Duration) *leanTransport {
+	return &leanTransport{
+		dialer:     &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second},
+		proxyURL:   proxyURL,
+		directAddr: directAddr,
+		tlsConfig:  &tls.Config{MinVersion: tls.VersionTLS12},
+		timeout:    timeout,
+		idle:       map[connKey][]*leanConn{},
+		routes:     map[string]route{},
+	}
+}
+
+// routeFor works out, once per host, whether it is reached directly,
+// through a plain proxy or through a CONNECT tunnel.
+func (t *leanTransport) routeFor(scheme, host string) (route, error) {
+	t.mu.Lock()
+	r, ok := t.routes[scheme+"://"+host]
+	t.mu.Unlock()
+	if ok {
+		return r, nil
+	}
+	port := "80"
+	if scheme == "https" {
+		port = "443"
+	}
+	hostPort := host
+	if _, _, err := net.SplitHostPort(host); err != nil {
+		hostPort = net.JoinHostPort(host, port)
+	}
+	var proxy *url.URL
+	switch {
+	case t.directAddr != "":
+	case t.proxyURL != nil:
+		proxy = t.proxyURL
+	default:
+		var err error
+		proxy, err = http.ProxyFromEnvironment(&http.Request{URL: &url.URL{Scheme: scheme, Host: host}})
+		if err != nil {
+			return route{}, err
+		}
+	}
+	switch {
+	case t.directAddr != "":
+		r.key.addr = t.directAddr
+	case proxy == nil:
+		r.key.addr = hostPort
+	case scheme == "http":
+		r.key.addr, r.absoluteForm = proxyAddr(proxy), true
+	default:
+		r.key.addr, r.key.tunnel = proxyAddr(proxy), hostPort
+	}
+	if scheme == "https" {
+		r.key.tls, _, _ = strings.Cut(host, ":")
+	}
+	t.mu.Lock()
+	t.routes[scheme+"://"+host] = r
+	t.mu.Unlock()
+	return r, nil
+}
+
+func proxyAddr(u *url.URL) string {
+	if u.Port() != "" {
+		return u.Host
+	}
+	if u.Scheme == "https" {
+		return net.JoinHostPort(u.Hostname(), "443")
+	}
+	return net.JoinHostPort(u.Hostname(), "80")
+}
+
+// getConn returns an idle connection for key, or dials one.
+func (t *leanTransport) getConn(ctx context.Context, key connKey) (*leanConn, error) {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil, errors.New("transport closed")
+	}
+	for conns := t.idle[key]; len(conns) > 0; conns = t.idle[key] {
+		c := conns[len(conns)-1]
+		t.idle[key] = conns[:len(conns)-1]
+		if time.Since(c.lastUsed) < idleConnTimeout {
+			t.mu.Unlock()
+			c.reused = true
+			return c, nil
+		}
+		_ = c.Close()
+	}
+	t.mu.Unlock()
+	return t.dial(ctx, key)
+}
+
+func (t *leanTransport) dial(ctx context.Context, key connKey) (*leanConn, error) {
+	raw, err := t.dialer.DialContext(ctx, "tcp", key.addr)
+	if err != nil {
+		return nil, err
+	}
+	conn := raw
+	if key.tunnel != "" {
+		if err := connectTunnel(ctx, raw, key.tunnel, t.timeout); err != nil {
+			_ = raw.Close()
+			return nil, err
+		}
+	}
+	if key.tls != "" {
+		cfg := t.tlsConfig.Clone()
+		cfg.ServerName = key.tls
+		cfg.NextProtos = []string{"http/1.1"}
+		tc := tls.Client(conn, cfg)
+		hctx, cancel := context.WithTimeout(ctx, t.timeout)
+		err := tc.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			_ = raw.Close()
+			return nil, err
+		}
+		conn = tc
+	}
+	return &leanConn{Conn: conn, br: bufio.NewReaderSize(conn, 8<<10), bw: bufio.NewWriterSize(conn, 4<<10), key: key}, nil
+}
+
+// connectTunnel asks an HTTP proxy for a tunnel to hostPort.
+func connectTunnel(ctx context.Context, conn net.Conn, hostPort string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	_ = conn.SetDeadline(deadline)
+	defer conn.SetDeadline(time.Time{})
+	if _, err := fmt.Fprintf(conn, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", hostPort, hostPort); err != nil {
+		return err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: http.MethodConnect})
+	if err != nil {
+		return err
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("proxy refused CONNECT %s: %s", hostPort, resp.Status)
+	}
+	return nil
+}
+
+// putConn keeps a connection whose answer was read in full for the next request.
+func (t *leanTransport) putConn(c *leanConn) {
+	c.lastUsed = time.Now()
+	_ = c.SetDeadline(time.Time{})
+	t.mu.Lock()
+	if !t.closed && len(t.idle[c.key]) < maxIdlePerKey {
+		t.idle[c.key] = append(t.idle[c.key], c)
+		t.mu.Unlock()
+		return
+	}
+	t.mu.Unlock()
+	_ = c.Close()
+}
+
+// close closes the idle connections and refuses new requests.
+func (t *leanTransport) close() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.closed = true
+	for key, conns := range t.idle {
+		for _, c := range conns {
+			_ = c.Close()
+		}
+		delete(t.idle, key)
+	}
+}
+
+// leanRequest is one request; header holds the already signed headers.
+type leanRequest struct {
+	method string
+	scheme string // http or https
+	host   string // <project>.<endpoint>, also the Host header
+	uri    string // path and query, escaped
+	header func(yield func(name, value string))
+	body   []byte
+}
+
+// leanResponse is an answer whose body is still on the connection: the caller
+// reads it from body and then calls done.
+type leanResponse struct {
+	status        int
+	contentLength int64 // -1 when chunked or unknown
+	header        map[string]string
+	body          io.Reader
+	conn          *leanConn
+	t             *leanTransport
+	keepAlive     bool
+	stopWatch     func() bool
+}
+
+// wantedHeaders are the response headers a caller looks at; others are
+// skipped without allocating. Keys are lower case.
+type wantedHeaders map[string]bool
+
+// do sends req and reads the status and headers. Only the headers named in
+// want are kept (all of them when want is nil). The caller must call done.
+func (t *leanTransport) do(ctx context.Context, req *leanRequest, want wantedHeaders) (*leanResponse, error) {
+	r, err := t.routeFor(req.scheme, req.host)
+	if err != nil {
+		return nil, err
+	}
+	for attempt := 0; ; attempt++ {
+		conn, err := t.getConn(ctx, r.key)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := t.exchange(ctx, conn, r, req, want)
+		if err == nil {
+			return resp, nil
+		}
+		_ = conn.Close()
+		// A keep-alive connection the server closed while idle fails before
+		// any answer: the request was not served, send it once more.
+		if conn.reused && attempt == 0 && ctx.Err() == nil && isStaleConn(err) {
+			continue
+		}
+		return nil, err
+	}
+}
+
+// errNoAnswer marks a failure before the first byte of the answer.
+type errNoAnswer struct{ err error }
+
+func (e errNoAnswer) Error() string { return e.err.Error() }
+func (e errNoAnswer) Unwrap() error { return e.err }
+
+func isStaleConn(err error) bool {
+	var na errNoAnswer
+	return errors.As(err, &na)
+}
+
+func (t *leanTransport) exchange(ctx context.Context, c *leanConn, r route, req *leanRequest, want wantedHeaders) (*leanResponse, error) {
+	deadline := time.Now().Add(t.timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	_ = c.SetDeadline(deadline)
+	stopWatch := func() bool { return true }
+	if ctx.Done() != nil {
+		stopWatch = context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
+	}
+	fail := func(err error) (*leanResponse, error) {
+		stopWatch()
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, ctxErr
+		}
+		return nil, err
+	}
+
+	bw := c.bw
+	bw.WriteString(req.method)
+	bw.WriteByte(' ')
+	if r.absoluteForm {
+		bw.WriteString(req.scheme)
+		bw.WriteString("://")
+		bw.WriteString(req.host)
+	}
+	bw.WriteString(req.uri)
+	bw.WriteString(" HTTP/1.1\r\nHost: ")
+	bw.WriteString(req.host)
+	bw.WriteString("\r\n")
+	req.header(func(name, value string) {
+		if strings.EqualFold(name, "Host") || strings.EqualFold(name, "Content-Length") {
+			return
+		}
+		bw.WriteString(name)
+		bw.WriteString(": ")
+		bw.WriteString(value)
+		bw.WriteString("\r\n")
+	})
+	if req.body != nil || req.method == http.MethodPost || req.method == http.MethodPut {
+		bw.WriteString("Content-Length: ")
+		bw.WriteString(strconv.Itoa(len(req.body)))
+		bw.WriteString("\r\n")
+	}
+	bw.WriteString("\r\n")
+	bw.Write(req.body)
+	if err := bw.Flush(); err != nil {
+		return fail(errNoAnswer{err})
+	}
+
+	line, err := c.br.ReadSlice('\n')
+	if err != nil {
+		if len(line) == 0 {
+			err = errNoAnswer{err}
+		}
+		return fail(err)
+	}
+	status, ok := parseStatusLine(line)
+	if !ok {
+		return fail(fmt.Errorf("malformed HTTP status line %q", bytes.TrimSpace(line)))
+	}
+	resp := &leanResponse{status: status, contentLength: -1, conn: c, t: t, keepAlive: true, stopWatch: stopWatch}
+	chunked := false
+	for {
+		line, err := c.br.ReadSlice('\n')
+		if err != nil {
+			return fail(err)
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		if len(line) == 0 {
+			break
+		}
+		name, value, found := bytes.Cut(line, []byte(":"))
+		if !found {
+			return fail(fmt.Errorf("malformed HTTP header line %q", line))
+		}
+		value = bytes.TrimSpace(value)
+		switch {
+		case asciiEqualFold(name, "content-length"):
+			n, err := strconv.ParseInt(string(value), 10, 64)
+			if err != nil || n < 0 {
+				return fail(fmt.Errorf("malformed Content-Length %q", value))
+			}
+			resp.contentLength = n
+		case asciiEqualFold(name, "transfer-encoding"):
+			chunked = asciiEqualFold(value, "chunked")
+		case asciiEqualFold(name, "connection"):
+			if asciiEqualFold(value, "close") {
+				resp.keepAlive = false
+			}
+		}
+		if want == nil || wantHeader(want, name) {
+			if resp.header == nil {
+				resp.header = make(map[string]string, 8)
+			}
+			resp.header[strings.ToLower(string(name))] = string(value)
+		}
+	}
+	switch {
+	case chunked:
+		resp.contentLength = -1
+		resp.body = httputil.NewChunkedReader(c.br)
+	case resp.contentLength >= 0:
+		resp.body = io.LimitReader(c.br, resp.contentLength)
+	default:
+		resp.keepAlive = false // the body ends when the server closes
+		resp.body = c.br
+	}
+	return resp, nil
+}
+
+// wantHeader looks a header name up without allocating.
+func wantHeader(want wantedHeaders, name []byte) bool {
+	var lower [64]byte
+	if len(name) > len(lower) {
+		return false
+	}
+	for i, ch := range name {
+		if 'A' <= ch && ch <= 'Z' {
+			ch += 'a' - 'A'
+		}
+		lower[i] = ch
+	}
+	return want[string(lower[:len(name)])]
+}
+
+func asciiEqualFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range b {
+		ch := b[i]
+		if 'A' <= ch && ch <= 'Z' {
+			ch += 'a' - 'A'
+		}
+		if ch != s[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func parseStatusLine(line []byte) (int, bool) {
+	// HTTP/1.1 200 OK
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' {
+		return 0, false
+	}
+	code, err := strconv.Atoi(string(line[9:12]))
+	return code, err == nil
+}
+
+// done ends the exchange: a fully read body leaves the connection for the
+// next request; anything else closes it.
+func (r *leanResponse) done(bodyRead bool) {
+	if r.conn == nil {
+		return
+	}
+	clean := r.stopWatch() // false: the context already ended and poisoned the deadline
+	if bodyRead && r.keepAlive && clean {
+		r.t.putConn(r.conn)
+	} else {
+		_ = r.conn.Close()
+	}
+	r.conn = nil
+}
+
+// drain reads and discards what is left of a small body, so the connection
+// can be reused; a large remainder closes it instead.
+func (r *leanResponse) drain() bool {
+	n, err := io.CopyN(io.Discard, r.body, 64<<10)
+	return err == io.EOF || (err == nil && n < 64<<10 && r.contentLength >= 0)
+}
+
+// RoundTrip serves the SDK's calls, which are small: the answer is read in
+// full and the connection freed before returning.
+func (t *leanTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	var body []byte
+	if req.Body != nil {
+		var err error
+		body, err = io.ReadAll(req.Body)
+		_ = req.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	lr := &leanRequest{
+		method: req.Method,
+		scheme: req.URL.Scheme,
+		host:   req.URL.Host,
+		uri:    req.URL.RequestURI(),
+		header: func(yield func(name, value string)) {
+			for name, values := range req.Header {
+				for _, v := range values {
+					yield(name, v)
+				}
+			}
+		},
+		body: body,
+	}
+	if req.Host != "" {
+		lr.host = req.Host
+	}
+	resp, err := t.do(req.Context(), lr, nil)
+	if err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(resp.body)
+	resp.done(err == nil)
+	if err != nil {
+		return nil, err
+	}
+	header := make(http.Header, len(resp.header))
+	for k, v := range resp.header {
+		header.Set(k, v)
+	}
+	return &http.Response{
+		Status:        strconv.Itoa(resp.status) + " " + http.StatusText(resp.status),
+		StatusCode:    resp.status,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        header,
+		Body:          io.NopCloser(bytes.NewReader(data)),
+		ContentLength: int64(len(data)),
+		Request:       req,
+	}, nil
+}
