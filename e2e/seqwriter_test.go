@@ -28,8 +28,7 @@ type seqWriter struct {
 
 	// mu is held across each write, so that position sees a shard at rest.
 	mu      sync.Mutex
-	matches [][]bool      // per shard, per seq: whether the log matches http_5xx
-	at      [][]time.Time // per shard, per seq: when its write returned
+	matches [][]bool // per shard, per seq: whether the log matches http_5xx
 	failed  error
 
 	done chan struct{} // closed when the background writes end
@@ -47,7 +46,6 @@ func newSeqWriter(t testing.TB, c sls.ClientInterface, project, logstore string)
 		w.keys[s.ShardID] = s.InclusiveBeginKey
 	}
 	w.matches = make([][]bool, len(shards))
-	w.at = make([][]time.Time, len(shards))
 	close(w.done) // no background run yet
 	return w
 }
@@ -67,10 +65,8 @@ func (w *seqWriter) write(shard int, statuses ...string) error {
 	if err := w.c.PostLogStoreLogs(w.project, w.logstore, lg, &key); err != nil {
 		return err
 	}
-	done := time.Now()
 	for _, s := range statuses {
 		w.matches[shard] = append(w.matches[shard], http5xx.MatchString(s))
-		w.at[shard] = append(w.at[shard], done)
 	}
 	return nil
 }
@@ -177,17 +173,30 @@ func (w *seqWriter) checkpoints(t testing.TB, group string) (logs, matches []int
 	return logs, matches
 }
 
-// writtenBefore counts shard's logs with seq in [from, to) written before at.
-func (w *seqWriter) writtenBefore(shard, from, to int, at time.Time) int {
+// committedToEnd waits until group's checkpoint of every shard is at its
+// end (so a scrape has acknowledged every log) and reports whether it came.
+func (w *seqWriter) committedToEnd(t testing.TB, group string, timeout time.Duration) bool {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		cp, _ := w.checkpoints(t, group)
+		written, _ := w.written()
+		if fmt.Sprint(cp) == fmt.Sprint(written) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("checkpoints at %s, not at the end of the shards %s", perShard(cp), perShard(written))
+			return false
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// matchesBefore counts the matching logs among shard's first n.
+func (w *seqWriter) matchesBefore(shard, n int) int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	n := 0
-	for seq := from; seq < to && seq < len(w.at[shard]); seq++ {
-		if w.at[shard][seq].Before(at) {
-			n++
-		}
-	}
-	return n
+	return countTrue(w.matches[shard][:min(n, len(w.matches[shard]))])
 }
 
 func countTrue(bs []bool) int {
