@@ -3,6 +3,8 @@ package e2e
 
 import (
 	"fmt"
+	"net/http"
+	"os"
 	"strconv"
 	"syscall"
 	"testing"
@@ -154,9 +156,7 @@ func TestSIGTERMRestartsLoseAndRecountNothing(t *testing.T) {
 	w.wait(t)
 	logs, matches := w.totals()
 	t.Logf("written: %d logs, %d matches in %s", logs, matches, time.Since(began).Round(time.Second))
-	waitFor(t, 30*time.Second, "the scrapes to show every log", func() bool {
-		return sc.total("sls_consumer_logs_total") >= float64(logs) && sc.total("sls_keyword_matches_total") >= float64(matches)
-	})
+	w.committedToEnd(t, restartGroup, 30*time.Second)
 	final.target.waitScrapes(t, 1, 3*restartScrape)
 	if got := sc.total("sls_keyword_matches_total"); got != float64(matches) {
 		t.Errorf("sum of the last scraped sls_keyword_matches_total of every segment = %v, want exactly the %d matches written", got, matches)
@@ -228,9 +228,7 @@ func TestSIGKILLRestartsOnlyRecount(t *testing.T) {
 	final := startExporterRun(t, sc, "run4", cfg)
 	w.wait(t)
 	logs, matches := w.totals()
-	waitFor(t, 30*time.Second, "the scrapes to show every log", func() bool {
-		return sc.total("sls_consumer_logs_total") >= float64(logs) && sc.total("sls_keyword_matches_total") >= float64(matches)
-	})
+	w.committedToEnd(t, restartGroup, 30*time.Second)
 	final.target.waitScrapes(t, 1, 3*restartScrape)
 	gotLogs, gotMatches := sc.total("sls_consumer_logs_total"), sc.total("sls_keyword_matches_total")
 	extraLogs, extraMatches := 0, 0
@@ -246,5 +244,69 @@ func TestSIGKILLRestartsOnlyRecount(t *testing.T) {
 	// Every count beyond the writes is one the checkpoints account for.
 	if gotLogs != float64(logs+extraLogs) || gotMatches != float64(matches+extraMatches) {
 		t.Errorf("scraped %v logs and %v matches; the writes plus the recounts the checkpoints explain are %d and %d", gotLogs, gotMatches, logs+extraLogs, matches+extraMatches)
+	}
+}
+
+// TestReloadRestartingATargetLosesNothing reloads a configuration whose
+// change restarts every target (commit_interval) while logs arrive: the old
+// member waits for a scrape of its last counts, commits and hands over to its
+// replacement in the same process; right after the reload a burst of logs
+// arrives, so the replacement's counters outgrow the old ones before the next
+// scrape. Prometheus must still be able to add up everything.
+func TestReloadRestartingATargetLosesNothing(t *testing.T) {
+	emu := startEmulator(t, seedWorldYAML)
+	w := newSeqWriter(t, sdkClient(emu, "cn-hangzhou.log.aliyuncs.com"), "project1", "logstore1")
+	config := func(commit string) string {
+		return logstore1Config(emu, "consumer_group: reload-cg\nconsumer_name: reloader\ncursor_start: begin\ncommit_interval: "+commit+"\n", http5xxRule)
+	}
+	cfg := writeFile(t, "exporter.yml", config("1s"))
+	sc := newPromScraper(t, shareScrape)
+	w.run(100*time.Millisecond, 150, mixedBatch(2))
+
+	r := startExporterRun(t, sc, "reloader", cfg)
+	waitFor(t, 15*time.Second, "scraped counts, and counts past the last scrape", func() bool {
+		scraped := r.target.total("sls_consumer_logs_total")
+		return scraped >= 60 && r.peek(t, "sls_consumer_logs_total") > scraped
+	})
+	if err := os.WriteFile(cfg, []byte(config("2s")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sent := time.Now()
+	resp, err := http.Post(r.base+"/-/reload", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	took := time.Since(sent)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /-/reload: %s", resp.Status)
+	}
+	if s, ok := r.target.firstScrapeSentAfter(sent); ok && s.served.Before(sent.Add(took)) {
+		t.Logf("reload took %s = next scrape %s + %s", took.Round(time.Millisecond), s.served.Sub(sent).Round(time.Millisecond), sent.Add(took).Sub(s.served).Round(time.Millisecond))
+		if after := sent.Add(took).Sub(s.served); after > exitSlack {
+			t.Errorf("the reload took %s after the scrape that acknowledged the old counts", after)
+		}
+	} else {
+		t.Errorf("the reload took %s without waiting for a scrape of the counts it held", took)
+	}
+	before := r.target.total("sls_consumer_logs_total")
+	for shard := range 2 {
+		for range 3 {
+			if err := w.write(shard, repeat("500", 50)...); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	w.wait(t)
+	logs, matches := w.totals()
+	w.committedToEnd(t, "reload-cg", 30*time.Second)
+	r.target.waitScrapes(t, 1, 3*shareScrape)
+	segs, resets := r.target.segments("sls_consumer_logs_total")
+	t.Logf("written %d logs, %d matches; %v logs scraped before the burst; segments of sls_consumer_logs_total: %d (%d seen as resets)", logs, matches, before, segs, resets)
+	if got := sc.total("sls_keyword_matches_total"); got != float64(matches) {
+		t.Errorf("sum of the last scraped sls_keyword_matches_total of every segment = %v, want exactly the %d matches written", got, matches)
+	}
+	if got := sc.total("sls_consumer_logs_total"); got != float64(logs) {
+		t.Errorf("sum of the last scraped sls_consumer_logs_total of every segment = %v, want exactly the %d logs written", got, logs)
 	}
 }
