@@ -69,7 +69,9 @@ func run() int {
 			}
 		}
 	}
-	fmt.Fprintf(os.Stderr, "Point an SDK at a region endpoint with %s as its HTTP proxy, or at endpoint %s directly.\n", srv.URL, srv.Addr)
+	// Not "or at endpoint <ip:port>": neither SDK dials an IP endpoint with a port
+	// (both resolve <project>.<ip> through DNS); see pkg/slsemu/README.md.
+	fmt.Fprintf(os.Stderr, "Point an SDK at a region endpoint with %s as its HTTP proxy (Python: HTTP_PROXY=%s).\n", srv.URL, srv.URL)
 
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)

@@ -1,9 +1,9 @@
 // Package slsemu is an Alibaba Cloud Log Service (SLS) emulator that speaks the
 // real wire protocol closely enough for the unmodified aliyun-log-go-sdk (and
 // the Python SDK) to use it as they would use SLS: request signatures (V1 and
-// V4), logstores and shards, cursors, lz4 + protobuf PullLogs, PutLogs, and
-// consumer groups with server-side shard assignment, heartbeats and
-// checkpoints.
+// V4), logstores (paged listing) and shards (split and merge, readonly
+// shards), cursors, lz4 or zstd + protobuf PullLogs, PutLogs, and consumer
+// groups with server-side shard assignment, heartbeats and checkpoints.
 //
 // It reads like net/http/httptest:
 //
