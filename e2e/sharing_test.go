@@ -478,3 +478,54 @@ func describeSeqs(s []int) string {
 	}
 	return "[" + out + "]"
 }
+
+// TestShardBackWithinAScrapeIntervalStaysVisible hands a shard from A to B
+// and back before A's next scrape (A is scraped every 10 s, as many
+// Prometheus setups do, B stops at once): A's counter of the shard restarts
+// at 0, and by A's next scrape its new counts (a burst) exceed the old ones.
+// increase() can only add both if the restart shows as a drop or a gap.
+func TestShardBackWithinAScrapeIntervalStaysVisible(t *testing.T) {
+	const group = "flap-cg"
+	emu := startEmulator(t, seedWorldYAML)
+	w := newSeqWriter(t, sdkClient(emu, "cn-hangzhou.log.aliyuncs.com"), "project1", "logstore1")
+	slow, fast := newPromScraper(t, 10*time.Second), newPromScraper(t, time.Second)
+	w.run(100*time.Millisecond, 60, mixedBatch(2))
+
+	a := startExporterRun(t, slow, "replica-a", writeFile(t, "a.yml", restartConfig(emu, group, "replica-a")))
+	waitFor(t, 15*time.Second, "A to hold both shards and count", func() bool {
+		return a.peek(t, "sls_consumer_shards_held") == 2 && a.peek(t, "sls_consumer_logs_total") > 0
+	})
+	b := startExporterRun(t, fast, "replica-b", writeFile(t, "b.yml", restartConfig(emu, group, "replica-b")))
+	waitFor(t, 30*time.Second, "B to take a shard", func() bool { return b.peek(t, "sls_consumer_shards_held") == 1 })
+	released := time.Now()
+	state, _ := emulatorGroup(t, emu, "project1", "logstore1", group)
+	moved := state.granted("replica-b")
+	if len(moved) != 1 {
+		t.Fatalf("the server grants B %v, want one shard", moved)
+	}
+	b.terminate(t, shutdownTimeout)
+	waitFor(t, 20*time.Second, "A to take the shard back", func() bool { return a.peek(t, "sls_consumer_shards_held") == 2 })
+	back := time.Now()
+	if s, ok := a.target.firstScrapeSentAfter(released); ok && s.sent.Before(back) {
+		t.Logf("A was scraped %s after B took the shard, before it came back: the flap was not within one of A's scrape intervals", s.sent.Sub(released).Round(time.Millisecond))
+	}
+	for range 4 {
+		if err := w.write(moved[0], repeat("500", 50)...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.wait(t)
+	w.committedToEnd(t, group, 30*time.Second)
+	a.target.waitScrapes(t, 1, 25*time.Second)
+	logs, matches := w.totals()
+	label := "shard=" + strconv.Itoa(moved[0])
+	segs, resets := a.target.segments("sls_consumer_logs_total", label)
+	t.Logf("shard %d back at A %s after B took it; A's series of it: %d segments (%d seen as resets); written %d logs, %d matches; A counted %v, B %v",
+		moved[0], back.Sub(released).Round(time.Millisecond), segs, resets, logs, matches, a.target.total("sls_consumer_logs_total"), b.target.total("sls_consumer_logs_total"))
+	if got := slow.total("sls_keyword_matches_total") + fast.total("sls_keyword_matches_total"); got != float64(matches) {
+		t.Errorf("sum over both replicas of the last scraped sls_keyword_matches_total of every segment = %v, want exactly the %d matches written", got, matches)
+	}
+	if got := slow.total("sls_consumer_logs_total") + fast.total("sls_consumer_logs_total"); got != float64(logs) {
+		t.Errorf("sum over both replicas of the last scraped sls_consumer_logs_total of every segment = %v, want exactly the %d logs written", got, logs)
+	}
+}
