@@ -310,3 +310,34 @@ func TestReloadRestartingATargetLosesNothing(t *testing.T) {
 		t.Errorf("sum of the last scraped sls_consumer_logs_total of every segment = %v, want exactly the %d logs written", got, logs)
 	}
 }
+
+// TestSIGTERMWithoutScrapesStopsAtTheShutdownTimeout stops an exporter that
+// nothing scrapes: it waits for a scrape until --shutdown.timeout, exits 0,
+// and commits nothing no scrape acknowledged (the next owner recounts it).
+func TestSIGTERMWithoutScrapesStopsAtTheShutdownTimeout(t *testing.T) {
+	emu := startEmulator(t, seedWorldYAML)
+	w := newSeqWriter(t, sdkClient(emu, "cn-hangzhou.log.aliyuncs.com"), "project1", "logstore1")
+	for shard := range 2 {
+		if err := w.write(shard, "500", "200", "503"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := writeFile(t, "exporter.yml", restartConfig(emu, "unscraped-cg", "unscraped"))
+	addr := freeAddr(t)
+	p := start(t, nil, "sls_keyword_exporter", "--config.file="+cfg, "--web.listen-address="+addr, "--log.level=debug", "--shutdown.timeout=3s")
+	r := &exporterRun{proc: p, name: "unscraped", base: "http://" + addr}
+	waitHTTP(t, r.base+"/-/ready", 15*time.Second)
+	waitFor(t, 15*time.Second, "every log counted", func() bool { return r.peek(t, "sls_consumer_logs_total") == 6 })
+	time.Sleep(2 * restartCommit) // commits would have had their chance
+	exited, took := r.signal(syscall.SIGTERM, 10*time.Second)
+	t.Logf("SIGTERM with unscraped counts and no scraper: exit after %s", took.Round(time.Millisecond))
+	if !exited || took >= 3*time.Second || took < 2*time.Second {
+		t.Errorf("exited %v after %s; want it to wait for a scrape almost all of --shutdown.timeout=3s", exited, took)
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("exit code %d", code)
+	}
+	if cp, _ := w.checkpoints(t, "unscraped-cg"); cp[0] != 0 || cp[1] != 0 {
+		t.Errorf("checkpoints at %s though no scrape acknowledged any count; want the beginning", perShard(cp))
+	}
+}
