@@ -2,6 +2,7 @@
 package consumer_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -214,4 +215,68 @@ func TestReloadDroppingALogstore(t *testing.T) {
 			checkNoGoroutineLeft(t, e, base, w, w2)
 		})
 	}
+}
+
+// TestStopWithinTimeoutWithManyLaggingShards: every call hangs while the
+// lag of 8 shards is being measured (each has just read data and, with a 5 s
+// fetch interval, is not caught up). Stop must still return within the stop
+// timeout, however many probes were queued behind the hanging one.
+func TestStopWithinTimeoutWithManyLaggingShards(t *testing.T) {
+	const shards = 8
+	world := &slsemu.World{
+		AccessKeys: []slsemu.AccessKey{{ID: testAK, Secret: testSecret}},
+		Regions: []slsemu.RegionConfig{{Name: "cn-hangzhou", Endpoint: "cn-hangzhou.log.aliyuncs.com", Projects: []slsemu.ProjectConfig{{
+			Name: "project1", Logstores: []slsemu.LogstoreConfig{{Name: "wide", Shards: shards}},
+		}}}},
+	}
+	srv := startRigEmulator(t, world)
+	tg := target{"cn-hangzhou", "cn-hangzhou.log.aliyuncs.com", "project1", "wide"}
+	w := newRigWriter(t, srv, tg)
+	w.put(tg.project, tg.logstore, 0, newLog(time.Now(), "status", "200")) // lists the shard keys
+	w.http.CloseIdleConnections()
+	base := takeGoroutines()
+
+	cfg := mustParse(t, fmt.Sprintf(`consumer_group: test-group
+consumer_name: test-consumer
+cursor_start: begin
+heartbeat_interval: 1s
+consumer_timeout: 10s
+commit_interval: 300ms
+lag_interval: 200ms
+fetch_interval: 5s
+credentials:
+  access_key_id: %s
+  access_key_secret: %s
+regions:
+  - name: cn-hangzhou
+    endpoint: cn-hangzhou.log.aliyuncs.com
+    proxy_url: %s
+    projects:
+      - name: project1
+        logstores: [wide]
+`+threeRules, testAK, testSecret, srv.URL))
+	e := startRigExporter(t, cfg, lifecycleStopTimeout)
+	waitFor(t, 20*time.Second, "every shard pulled once", func() bool {
+		return len(keysWith(e.series(t, "sls_consumer_last_pull_timestamp_seconds"), "logstore=wide,")) == shards
+	})
+	for shard := range shards {
+		w.put(tg.project, tg.logstore, shard, newLog(time.Now(), "status", "500"))
+	}
+	waitFor(t, 5*time.Second, "the log of every shard counted", func() bool {
+		return e.sum(t, "sls_keyword_matches_total", "logstore", "wide", "rule", "http_5xx") == shards
+	})
+	injectFaults(t, srv, slsemu.Fault{Latency: slsemu.Duration(time.Minute)})
+	time.Sleep(time.Second) // a lag probe starts and hangs: the point
+	took := e.stop()
+	if took > lifecycleStopTimeout {
+		t.Errorf("Stop took %v, more than the stop timeout %v", took, lifecycleStopTimeout)
+	}
+	var probes []string
+	for _, line := range strings.Split(e.logs.String(), "\n") {
+		if strings.Contains(line, "Lag probe failed") {
+			probes = append(probes, line[:min(len(line), 160)])
+		}
+	}
+	t.Logf("Stop took %v (stop timeout %v); lag probes failed: %d\n%s", took.Round(time.Millisecond), lifecycleStopTimeout, len(probes), strings.Join(probes, "\n"))
+	checkNoGoroutineLeft(t, e, base, w)
 }
