@@ -50,6 +50,20 @@ func startExporterRun(t testing.TB, sc *promScraper, name, cfgFile string, args 
 	return r
 }
 
+// resumes checks that a run holds both shards of logstore1 well within the
+// group's timeout (3 s): under the previous run's consumer name it need not
+// wait for that run to expire.
+func resumes(t testing.TB, r *exporterRun) {
+	t.Helper()
+	started := r.target.firstScrape()
+	waitFor(t, 10*time.Second, r.name+" to hold both shards", func() bool { return r.peek(t, "sls_consumer_shards_held") == 2 })
+	took := time.Since(started)
+	t.Logf("%s: holds both shards %s after its first scrape", r.name, took.Round(time.Millisecond))
+	if took > 2*time.Second {
+		t.Errorf("%s held both shards only %s after it was ready: it waited for the group timeout", r.name, took.Round(time.Millisecond))
+	}
+}
+
 // peek reads a sum from /metrics without Prometheus's header: it
 // acknowledges nothing.
 func (r *exporterRun) peek(t testing.TB, name string, subset ...string) float64 {
@@ -128,6 +142,7 @@ func TestSIGTERMRestartsLoseAndRecountNothing(t *testing.T) {
 	for k, scrapesBeforeStop := range []int{0, 1, 1} {
 		startLogs, _ := w.checkpoints(t, restartGroup)
 		r := startExporterRun(t, sc, fmt.Sprintf("run%d", k+1), cfg)
+		resumes(t, r)
 		waitFor(t, 15*time.Second, r.name+" counting", func() bool { return r.peek(t, "sls_consumer_logs_total") > 0 })
 		if scrapesBeforeStop > 0 {
 			r.target.waitScrapes(t, scrapesBeforeStop, 3*restartScrape)
@@ -153,6 +168,7 @@ func TestSIGTERMRestartsLoseAndRecountNothing(t *testing.T) {
 	}
 
 	final := startExporterRun(t, sc, "run4", cfg)
+	resumes(t, final)
 	w.wait(t)
 	logs, matches := w.totals()
 	t.Logf("written: %d logs, %d matches in %s", logs, matches, time.Since(began).Round(time.Second))
@@ -192,6 +208,7 @@ func TestSIGKILLRestartsOnlyRecount(t *testing.T) {
 	for k, afterScrape := range []time.Duration{300 * time.Millisecond, 2 * time.Second, 0} {
 		startLogs, startMatches := w.checkpoints(t, restartGroup)
 		r := startExporterRun(t, sc, fmt.Sprintf("run%d", k+1), cfg)
+		resumes(t, r)
 		waitFor(t, 15*time.Second, r.name+" counting", func() bool { return r.peek(t, "sls_consumer_logs_total") > 0 })
 		r.target.waitScrapes(t, 1, 3*restartScrape)
 		time.Sleep(afterScrape)
@@ -226,6 +243,7 @@ func TestSIGKILLRestartsOnlyRecount(t *testing.T) {
 	}
 
 	final := startExporterRun(t, sc, "run4", cfg)
+	resumes(t, final)
 	w.wait(t)
 	logs, matches := w.totals()
 	w.committedToEnd(t, restartGroup, 30*time.Second)

@@ -286,6 +286,16 @@ func (tg *scrapeTarget) scrapeCount() int {
 	return len(tg.scrapes)
 }
 
+// firstScrape is when the first successful scrape was sent (zero if none).
+func (tg *scrapeTarget) firstScrape() time.Time {
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	if len(tg.scrapes) == 0 {
+		return time.Time{}
+	}
+	return tg.scrapes[0].sent
+}
+
 // firstScrapeSentAfter is the first successful scrape sent after at.
 func (tg *scrapeTarget) firstScrapeSentAfter(at time.Time) (scrapeTimes, bool) {
 	tg.mu.Lock()
