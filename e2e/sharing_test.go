@@ -362,15 +362,18 @@ func TestExporterAndSDKWorkerShareAGroupAndHandOverExactly(t *testing.T) {
 		countedLogs[shard] = int(e.target.total("sls_consumer_logs_total", label))
 		countedMatches[shard] = int(e.target.total("sls_keyword_matches_total", label))
 	}
-	waitFor(t, 30*time.Second, "the SDK worker to get the rest of every shard", func() bool {
+	// Wait for the SDK worker to get the rest of every shard (or time out,
+	// and let the checks below say what is missing).
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		seqs, _ := got.seqs(len(logs))
+		rest := 0
 		for shard := range logs {
-			if countedLogs[shard]+len(seqs[shard]) < logs[shard] {
-				return false
-			}
+			rest += max(logs[shard]-countedLogs[shard]-len(seqs[shard]), 0)
 		}
-		return true
-	})
+		if rest == 0 {
+			break
+		}
+	}
 	time.Sleep(time.Second) // a duplicate would arrive with the next pulls
 	seqs, duplicates := got.seqs(len(logs))
 	if len(duplicates) > 0 {
@@ -411,10 +414,10 @@ func TestExporterAndSDKWorkerShareAGroupAndHandOverExactly(t *testing.T) {
 	}
 	after, _ := w.written()
 	e2 := startExporterRun(t, sc, "exporter-again", cfg)
-	waitFor(t, 20*time.Second, "the new exporter to count the logs written after the SDK worker stopped", func() bool {
-		return e2.target.total("sls_consumer_logs_total") >= float64(sumInts(after)-sumInts(logs))
-	})
+	w.committedToEnd(t, group, 30*time.Second)
 	e2.target.waitScrapes(t, 1, 3*shareScrape)
+	t.Logf("SDK worker → exporter: the exporter started after it counted %v logs; %d were written since the SDK worker stopped",
+		e2.target.total("sls_consumer_logs_total"), sumOf(after)-sumOf(logs))
 	for shard := range logs {
 		if got, want := e2.target.total("sls_consumer_logs_total", "shard="+strconv.Itoa(shard)), after[shard]-logs[shard]; got != float64(want) {
 			t.Errorf("shard %d: the exporter started after the SDK worker counted %v logs, want the %d written since", shard, got, want)
@@ -449,7 +452,7 @@ func sorted(s []int) []int {
 	return out
 }
 
-func sumInts(s []int) int {
+func sumOf(s []int) int {
 	n := 0
 	for _, x := range s {
 		n += x
