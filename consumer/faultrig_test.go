@@ -217,7 +217,8 @@ func newRigWriter(t testing.TB, srv *slsemu.Server, tg target) *rigWriter {
 	return w
 }
 
-func (w *rigWriter) put(project, logstore string, shard int, logs ...*sls.Log) {
+// shardKeys lists a logstore's shard hash keys once.
+func (w *rigWriter) shardKeys(project, logstore string) []string {
 	w.t.Helper()
 	keys := w.keys[logstore]
 	if keys == nil {
@@ -230,7 +231,12 @@ func (w *rigWriter) put(project, logstore string, shard int, logs ...*sls.Log) {
 		}
 		w.keys[logstore] = keys
 	}
-	key := keys[shard]
+	return keys
+}
+
+func (w *rigWriter) put(project, logstore string, shard int, logs ...*sls.Log) {
+	w.t.Helper()
+	key := w.shardKeys(project, logstore)[shard]
 	if err := w.client.PostLogStoreLogs(project, logstore, &sls.LogGroup{Logs: logs}, &key); err != nil {
 		w.t.Fatal(err)
 	}

@@ -232,7 +232,7 @@ func TestStopWithinTimeoutWithManyLaggingShards(t *testing.T) {
 	srv := startRigEmulator(t, world)
 	tg := target{"cn-hangzhou", "cn-hangzhou.log.aliyuncs.com", "project1", "wide"}
 	w := newRigWriter(t, srv, tg)
-	w.put(tg.project, tg.logstore, 0, newLog(time.Now(), "status", "200")) // lists the shard keys
+	w.shardKeys(tg.project, tg.logstore)
 	w.http.CloseIdleConnections()
 	base := takeGoroutines()
 
@@ -256,6 +256,9 @@ regions:
         logstores: [wide]
 `+threeRules, testAK, testSecret, srv.URL))
 	e := startRigExporter(t, cfg, lifecycleStopTimeout)
+	// Every shard's first pull finds nothing: all caught up, polled every
+	// second. The log written next is read by each within a second and
+	// leaves it behind (not caught up) for the 5 s fetch interval.
 	waitFor(t, 20*time.Second, "every shard pulled once", func() bool {
 		return len(keysWith(e.series(t, "sls_consumer_last_pull_timestamp_seconds"), "logstore=wide,")) == shards
 	})
