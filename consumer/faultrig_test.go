@@ -539,14 +539,14 @@ func (s goroutineSnapshot) newSince(base goroutineSnapshot) []string {
 	return out
 }
 
-// countFrame is how many goroutines run a frame of exactly fn (its name
-// after the last "/"), e.g. "consumer.(*member).run"; "created by" lines
-// do not count.
-func (s goroutineSnapshot) countFrame(fn string) int {
+// countFramePrefix is how many goroutines run a frame whose name (after
+// the last "/") starts with prefix, e.g. "consumer.(*member)."; "created
+// by" lines do not count.
+func (s goroutineSnapshot) countFramePrefix(prefix string) int {
 	n := 0
 	for _, sig := range s.byID {
 		for _, frame := range strings.Split(sig, " <- ") {
-			if !strings.HasPrefix(frame, "created by ") && frame[strings.LastIndex(frame, "/")+1:] == fn {
+			if !strings.HasPrefix(frame, "created by ") && strings.HasPrefix(frame[strings.LastIndex(frame, "/")+1:], prefix) {
 				n++
 				break
 			}
