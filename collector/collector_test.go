@@ -105,7 +105,21 @@ sls_keyword_matches_total{field="status",logstore="logstore1",project="project1"
 	if again.Matches[0] != sc.Matches[1] {
 		t.Fatal("a shard's counter must survive a rules reload that keeps its rule")
 	}
+	// A retired shard leaves the page but, taken again, continues from its
+	// counts; a deleted one starts over.
+	m.RetireShard(hz, 2)
+	if n, _ := testutil.GatherAndCount(g, "sls_keyword_matches_total", "sls_consumer_logs_total"); n != 0 {
+		t.Fatalf("%d series of a retired shard on the page", n)
+	}
+	back := m.ShardCounters(hz, 2, rules[1:])
+	if back.Matches[0].Value() != 3 || back.Matches[0] != sc.Matches[1] {
+		t.Fatalf("a shard taken again restarted its counter at %d, want 3", back.Matches[0].Value())
+	}
 	m.ShardCounters(hz, 3, rules[1:])
+	m.DeleteShard(hz, 2)
+	if fresh := m.ShardCounters(hz, 2, rules[1:]); fresh.Matches[0].Value() != 0 {
+		t.Fatal("a deleted shard's counter came back")
+	}
 	m.DeleteShard(hz, 2)
 	if n, _ := testutil.GatherAndCount(g, "sls_keyword_matches_total", "sls_consumer_logs_total"); n != 2 {
 		t.Fatalf("%d series after deleting shard 2, want shard 3's 2", n)

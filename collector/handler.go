@@ -21,7 +21,32 @@ func (m *Metrics) Gatherer(others ...prometheus.Gatherer) prometheus.Gatherers {
 	return append(prometheus.Gatherers(slices.Clone(others)), m.hotRegistry)
 }
 
-var scrapeBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 256<<10); return &b }}
+// scrapeBuffer is kept between scrapes (a sync.Pool would lose it at every
+// GC, and the page of thousands of shards is megabytes); a concurrent scrape
+// allocates its own.
+type scrapeBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+// get returns the kept buffer and true, or nil and false while another
+// scrape uses it.
+func (b *scrapeBuffer) get() ([]byte, bool) {
+	if b.mu.TryLock() {
+		return b.buf[:0], true
+	}
+	return nil, false
+}
+
+func (b *scrapeBuffer) put(buf []byte, locked bool) {
+	if !locked {
+		return
+	}
+	if cap(buf) <= 64<<20 {
+		b.buf = buf[:0]
+	}
+	b.mu.Unlock()
+}
 
 // Handler serves the metrics page. Prometheus asks for the text format
 // (0.0.4): the hot families are then written from the counters and states
@@ -48,8 +73,8 @@ func (m *Metrics) Handler(others prometheus.Gatherer, opts promhttp.HandlerOpts)
 				return
 			}
 		}
-		bufp := scrapeBuffers.Get().(*[]byte)
-		out := bytes.NewBuffer(m.appendHot((*bufp)[:0], want))
+		kept, locked := m.scrapeBuf.get()
+		out := bytes.NewBuffer(m.appendHot(kept, want))
 		enc := expfmt.NewEncoder(out, format)
 		for _, mf := range families {
 			if want(mf.GetName()) {
@@ -59,12 +84,7 @@ func (m *Metrics) Handler(others prometheus.Gatherer, opts promhttp.HandlerOpts)
 			}
 		}
 		body := out.Bytes()
-		defer func() {
-			if cap(body) <= 64<<20 {
-				*bufp = body[:0]
-				scrapeBuffers.Put(bufp)
-			}
-		}()
+		defer m.scrapeBuf.put(body, locked)
 
 		h := w.Header()
 		h.Set("Content-Type", string(format))

@@ -40,6 +40,7 @@ type Metrics struct {
 	state       *stateSlot
 	labelCache  labelCache
 	hotRegistry *prometheus.Registry
+	scrapeBuf   scrapeBuffer
 
 	// Acks tells the consumers which counts a Prometheus scrape has served.
 	Acks *ScrapeAcks
@@ -114,8 +115,14 @@ func (m *Metrics) ForgetRules(keep []RuleLabels) {
 	m.shards.forgetRules(kept)
 }
 
-// DeleteShard drops a released shard's series; call it once its last counts
-// have been scraped.
+// RetireShard takes a released shard's series off the page; call it once its
+// last counts have been scraped. Taken again, the shard continues from its
+// counts: a series that came back from 0 would hide them from increase().
+func (m *Metrics) RetireShard(t Target, shard int) { m.shards.retireShard(t, shard) }
+
+// DeleteShard forgets a shard that will not come back (a split's or
+// merge's readonly parent, read to its end): auto-split keeps making new
+// shard IDs.
 func (m *Metrics) DeleteShard(t Target, shard int) { m.shards.deleteShard(t, shard) }
 
 // DeleteTarget drops every series of a logstore no longer consumed.

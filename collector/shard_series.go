@@ -53,9 +53,16 @@ type shardStore struct {
 	mu     sync.Mutex
 	shards map[shardKey]*shardSeries
 	sorted []*shardSeries // by target then shard; nil when stale
+	// retired holds the counters of released shards that may come back:
+	// off the page, but a shard taken again continues from its old values.
+	// A series that vanished and came back from 0 would, once it passed its
+	// old value, look to increase() like growth: those counts would be lost.
+	retired map[shardKey]*shardSeries
 }
 
-func newShardStore() *shardStore { return &shardStore{shards: map[shardKey]*shardSeries{}} }
+func newShardStore() *shardStore {
+	return &shardStore{shards: map[shardKey]*shardSeries{}, retired: map[shardKey]*shardSeries{}}
+}
 
 // counters returns a shard's counters for rules, creating every series at
 // 0 so that the first match is visible to rate() and increase().
@@ -64,6 +71,13 @@ func (s *shardStore) counters(t Target, shard int, rules []RuleLabels) *ShardCou
 	defer s.mu.Unlock()
 	key := shardKey{t, shard}
 	ss := s.shards[key]
+	if ss == nil {
+		if ss = s.retired[key]; ss != nil {
+			delete(s.retired, key)
+			s.shards[key] = ss
+			s.sorted = nil
+		}
+	}
 	if ss == nil {
 		ss = &shardSeries{
 			key:    key,
@@ -150,12 +164,28 @@ func lessTarget(a, b Target) bool {
 	return a.Logstore < b.Logstore
 }
 
-// deleteShard drops one shard's series.
+// retireShard takes a released shard's series off the page, keeping its
+// counts in case the shard comes back.
+func (s *shardStore) retireShard(t Target, shard int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := shardKey{t, shard}
+	if ss, ok := s.shards[key]; ok {
+		delete(s.shards, key)
+		s.retired[key] = ss
+		s.sorted = nil
+	}
+}
+
+// deleteShard forgets a shard that will not come back (a readonly shard
+// read to its end).
 func (s *shardStore) deleteShard(t Target, shard int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.shards[shardKey{t, shard}]; ok {
-		delete(s.shards, shardKey{t, shard})
+	key := shardKey{t, shard}
+	delete(s.retired, key)
+	if _, ok := s.shards[key]; ok {
+		delete(s.shards, key)
 		s.sorted = nil
 	}
 }
@@ -170,6 +200,11 @@ func (s *shardStore) deleteTarget(t Target) {
 			s.sorted = nil
 		}
 	}
+	for key := range s.retired {
+		if key.target == t {
+			delete(s.retired, key)
+		}
+	}
 }
 
 // forgetRules drops the match series of rules not in keep. Rule order
@@ -178,6 +213,14 @@ func (s *shardStore) deleteTarget(t Target) {
 func (s *shardStore) forgetRules(keep map[RuleLabels]bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for _, ss := range s.retired {
+		for r := range ss.rules {
+			if !keep[r] {
+				delete(ss.rules, r)
+			}
+		}
+		ss.reorder()
+	}
 	for _, ss := range s.shards {
 		changed := false
 		for r := range ss.rules {

@@ -129,8 +129,8 @@ func (m *member) releaseDrained(now time.Time) {
 	}
 }
 
-// deleteRetiredSeries drops the series of released shards once a scrape has
-// served their last counts.
+// deleteRetiredSeries takes released shards' series off the page once a
+// scrape has served their last counts.
 func (m *member) deleteRetiredSeries(now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -145,7 +145,11 @@ func (m *member) deleteRetiredSeries(now time.Time) {
 			continue // taken again: its series live on
 		}
 		if r.epoch <= acked || unconditional {
-			m.eng.metrics.DeleteShard(m.labels, r.id)
+			if r.forever {
+				m.eng.metrics.DeleteShard(m.labels, r.id)
+			} else {
+				m.eng.metrics.RetireShard(m.labels, r.id)
+			}
 			continue
 		}
 		kept = append(kept, r)

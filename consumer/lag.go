@@ -43,6 +43,12 @@ func (m *member) maybeProbeLag(now time.Time) {
 			m.mu.Unlock()
 		}()
 		for _, p := range probes {
+			m.mu.Lock()
+			stopping := m.stopping
+			m.mu.Unlock()
+			if stopping || m.ctx.Err() != nil {
+				return // each further call would delay the stop or fail
+			}
 			lag, err := m.shardLag(p.sh.id, p.next)
 			if err != nil {
 				m.logger.Debug("Lag probe failed", "shard", p.sh.id, "err", err)

@@ -34,7 +34,7 @@ func TestLagIsReceiveTimeDistanceToNewestGroup(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	mgr := NewManager(slog.New(slog.DiscardHandler), collector.New(reg), 5*time.Second)
 	mgr.budget = newByteBudget(1 << 20)
-	mgr.sched = newScheduler(1, mgr.newPullWorker)
+	mgr.sched = newScheduler(1, pullSlack, mgr.newPullWorker, nil)
 	defer mgr.sched.close()
 	m := newMember(mgr, cfg, Settings{RequestTimeout: 5 * time.Second, LagInterval: time.Millisecond}, false)
 	defer m.cancel()

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/textproto"
 	"net/url"
 	"strconv"
 	"strings"
@@ -38,7 +39,7 @@ type leanTransport struct {
 }
 
 const (
-	maxIdlePerKey   = 32
+	maxIdlePerKey   = 256 // a worker may have a whole batch of polls in flight
 	idleConnTimeout = 50 * time.Second // SLS closes idle connections after about a minute
 )
 
@@ -234,14 +235,16 @@ func (t *leanTransport) close() {
 	}
 }
 
-// leanRequest is one request; header holds the already signed headers.
+// leanRequest is one request; header yields the already signed headers,
+// or headerBlock holds them rendered ("Name: value\r\n" lines).
 type leanRequest struct {
-	method string
-	scheme string // http or https
-	host   string // <project>.<endpoint>, also the Host header
-	uri    string // path and query, escaped
-	header func(yield func(name, value string))
-	body   []byte
+	method      string
+	scheme      string // http or https
+	host        string // <project>.<endpoint>, also the Host header
+	uri         string // path and query, escaped
+	header      func(yield func(name, value string))
+	headerBlock []byte
+	body        []byte
 }
 
 // leanResponse is an answer whose body is still on the connection: the caller
@@ -258,32 +261,120 @@ type leanResponse struct {
 }
 
 // wantedHeaders are the response headers a caller looks at; others are
-// skipped without allocating. Keys are lower case.
-type wantedHeaders map[string]bool
+// skipped without allocating. Keys are lower case; each maps to itself, so a
+// kept header's key costs no allocation.
+type wantedHeaders map[string]string
+
+func newWantedHeaders(names ...string) wantedHeaders {
+	w := wantedHeaders{}
+	for _, n := range names {
+		w[n] = n
+	}
+	return w
+}
 
 // do sends req and reads the status and headers. Only the headers named in
-// want are kept (all of them when want is nil). The caller must call done.
-func (t *leanTransport) do(ctx context.Context, req *leanRequest, want wantedHeaders) (*leanResponse, error) {
+// want are kept (all of them when want is nil), in into when given (it is
+// cleared first). The caller must call done.
+func (t *leanTransport) do(ctx context.Context, req *leanRequest, want wantedHeaders, into map[string]string) (*leanResponse, error) {
+	sent, err := t.send(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return sent.receive(want, into)
+}
+
+// sentRequest is a request written on its connection whose answer has not
+// been read: a worker sends a whole batch of polls before reading any
+// answer, so one wake-up serves them all.
+type sentRequest struct {
+	t         *leanTransport
+	ctx       context.Context
+	req       *leanRequest
+	route     route
+	conn      *leanConn
+	stopWatch func() bool
+	retried   bool
+}
+
+// send writes req on a connection of its own (idle or new).
+func (t *leanTransport) send(ctx context.Context, req *leanRequest) (*sentRequest, error) {
 	r, err := t.routeFor(req.scheme, req.host)
 	if err != nil {
 		return nil, err
 	}
-	for attempt := 0; ; attempt++ {
-		conn, err := t.getConn(ctx, r.key)
-		if err != nil {
+	s := &sentRequest{t: t, ctx: ctx, req: req, route: r}
+	for {
+		if err := s.write(); err == nil {
+			return s, nil
+		} else if !s.retryable(err) {
 			return nil, err
 		}
-		resp, err := t.exchange(ctx, conn, r, req, want)
+	}
+}
+
+// write sends the request on a connection, closing it on failure.
+func (s *sentRequest) write() error {
+	s.conn = nil
+	conn, err := s.t.getConn(s.ctx, s.route.key)
+	if err != nil {
+		return err
+	}
+	s.conn = conn
+	deadline := time.Now().Add(s.t.timeout)
+	if d, ok := s.ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	_ = conn.SetDeadline(deadline)
+	s.stopWatch = func() bool { return true }
+	if s.ctx.Done() != nil {
+		s.stopWatch = context.AfterFunc(s.ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	}
+	if err := writeRequest(conn.bw, s.route, s.req); err != nil {
+		s.fail()
+		return errNoAnswer{err}
+	}
+	return nil
+}
+
+// fail closes the connection of a request that cannot complete.
+func (s *sentRequest) fail() {
+	s.stopWatch()
+	_ = s.conn.Close()
+}
+
+// retryable reports whether a failure before any answer on a reused
+// keep-alive connection may be sent once more on a fresh one: the server
+// closed it while idle and cannot have served the request. Only GETs are
+// resent, as net/http does; a write call's failure is left to its caller.
+func (s *sentRequest) retryable(err error) bool {
+	if s.retried || s.conn == nil || !s.conn.reused || s.ctx.Err() != nil || s.req.method != http.MethodGet || !isStaleConn(err) {
+		return false
+	}
+	s.retried = true
+	return true
+}
+
+// receive reads the answer's status and headers; see do.
+func (s *sentRequest) receive(want wantedHeaders, into map[string]string) (*leanResponse, error) {
+	for {
+		resp, err := s.readHead(want, into)
 		if err == nil {
 			return resp, nil
 		}
-		_ = conn.Close()
-		// A keep-alive connection the server closed while idle fails before
-		// any answer: the request was not served, send it once more.
-		if conn.reused && attempt == 0 && ctx.Err() == nil && isStaleConn(err) {
-			continue
+		s.fail()
+		if ctxErr := s.ctx.Err(); ctxErr != nil {
+			return nil, ctxErr
 		}
-		return nil, err
+		if !s.retryable(err) {
+			return nil, err
+		}
+		if err := s.write(); err != nil {
+			if ctxErr := s.ctx.Err(); ctxErr != nil {
+				return nil, ctxErr
+			}
+			return nil, err
+		}
 	}
 }
 
@@ -298,25 +389,8 @@ func isStaleConn(err error) bool {
 	return errors.As(err, &na)
 }
 
-func (t *leanTransport) exchange(ctx context.Context, c *leanConn, r route, req *leanRequest, want wantedHeaders) (*leanResponse, error) {
-	deadline := time.Now().Add(t.timeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	_ = c.SetDeadline(deadline)
-	stopWatch := func() bool { return true }
-	if ctx.Done() != nil {
-		stopWatch = context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
-	}
-	fail := func(err error) (*leanResponse, error) {
-		stopWatch()
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return nil, ctxErr
-		}
-		return nil, err
-	}
-
-	bw := c.bw
+// writeRequest renders and flushes one request.
+func writeRequest(bw *bufio.Writer, r route, req *leanRequest) error {
 	bw.WriteString(req.method)
 	bw.WriteByte(' ')
 	if r.absoluteForm {
@@ -328,15 +402,19 @@ func (t *leanTransport) exchange(ctx context.Context, c *leanConn, r route, req 
 	bw.WriteString(" HTTP/1.1\r\nHost: ")
 	bw.WriteString(req.host)
 	bw.WriteString("\r\n")
-	req.header(func(name, value string) {
-		if strings.EqualFold(name, "Host") || strings.EqualFold(name, "Content-Length") {
-			return
-		}
-		bw.WriteString(name)
-		bw.WriteString(": ")
-		bw.WriteString(value)
-		bw.WriteString("\r\n")
-	})
+	if req.headerBlock != nil {
+		bw.Write(req.headerBlock)
+	} else {
+		req.header(func(name, value string) {
+			if strings.EqualFold(name, "Host") || strings.EqualFold(name, "Content-Length") {
+				return
+			}
+			bw.WriteString(name)
+			bw.WriteString(": ")
+			bw.WriteString(value)
+			bw.WriteString("\r\n")
+		})
+	}
 	if req.body != nil || req.method == http.MethodPost || req.method == http.MethodPut {
 		bw.WriteString("Content-Length: ")
 		bw.WriteString(strconv.Itoa(len(req.body)))
@@ -344,27 +422,30 @@ func (t *leanTransport) exchange(ctx context.Context, c *leanConn, r route, req 
 	}
 	bw.WriteString("\r\n")
 	bw.Write(req.body)
-	if err := bw.Flush(); err != nil {
-		return fail(errNoAnswer{err})
-	}
+	return bw.Flush()
+}
 
+// readHead reads the status line and headers of the answer.
+func (s *sentRequest) readHead(want wantedHeaders, into map[string]string) (*leanResponse, error) {
+	c := s.conn
 	line, err := c.br.ReadSlice('\n')
 	if err != nil {
 		if len(line) == 0 {
 			err = errNoAnswer{err}
 		}
-		return fail(err)
+		return nil, err
 	}
 	status, ok := parseStatusLine(line)
 	if !ok {
-		return fail(fmt.Errorf("malformed HTTP status line %q", bytes.TrimSpace(line)))
+		return nil, fmt.Errorf("malformed HTTP status line %q", bytes.TrimSpace(line))
 	}
-	resp := &leanResponse{status: status, contentLength: -1, conn: c, t: t, keepAlive: true, stopWatch: stopWatch}
+	resp := &leanResponse{status: status, contentLength: -1, conn: c, t: s.t, keepAlive: true, stopWatch: s.stopWatch, header: into}
+	clear(into)
 	chunked := false
 	for {
 		line, err := c.br.ReadSlice('\n')
 		if err != nil {
-			return fail(err)
+			return nil, err
 		}
 		line = bytes.TrimRight(line, "\r\n")
 		if len(line) == 0 {
@@ -372,14 +453,14 @@ func (t *leanTransport) exchange(ctx context.Context, c *leanConn, r route, req 
 		}
 		name, value, found := bytes.Cut(line, []byte(":"))
 		if !found {
-			return fail(fmt.Errorf("malformed HTTP header line %q", line))
+			return nil, fmt.Errorf("malformed HTTP header line %q", line)
 		}
 		value = bytes.TrimSpace(value)
 		switch {
 		case asciiEqualFold(name, "content-length"):
 			n, err := strconv.ParseInt(string(value), 10, 64)
 			if err != nil || n < 0 {
-				return fail(fmt.Errorf("malformed Content-Length %q", value))
+				return nil, fmt.Errorf("malformed Content-Length %q", value)
 			}
 			resp.contentLength = n
 		case asciiEqualFold(name, "transfer-encoding"):
@@ -389,11 +470,18 @@ func (t *leanTransport) exchange(ctx context.Context, c *leanConn, r route, req 
 				resp.keepAlive = false
 			}
 		}
-		if want == nil || wantHeader(want, name) {
+		var key string
+		keep := want == nil
+		if keep {
+			key = strings.ToLower(string(name))
+		} else {
+			key, keep = wantHeader(want, name)
+		}
+		if keep {
 			if resp.header == nil {
 				resp.header = make(map[string]string, 8)
 			}
-			resp.header[strings.ToLower(string(name))] = string(value)
+			resp.header[key] = string(value)
 		}
 	}
 	switch {
@@ -409,11 +497,11 @@ func (t *leanTransport) exchange(ctx context.Context, c *leanConn, r route, req 
 	return resp, nil
 }
 
-// wantHeader looks a header name up without allocating.
-func wantHeader(want wantedHeaders, name []byte) bool {
+// wantHeader looks a header name up without allocating, returning its key.
+func wantHeader(want wantedHeaders, name []byte) (string, bool) {
 	var lower [64]byte
 	if len(name) > len(lower) {
-		return false
+		return "", false
 	}
 	for i, ch := range name {
 		if 'A' <= ch && ch <= 'Z' {
@@ -421,7 +509,8 @@ func wantHeader(want wantedHeaders, name []byte) bool {
 		}
 		lower[i] = ch
 	}
-	return want[string(lower[:len(name)])]
+	key, ok := want[string(lower[:len(name)])]
+	return key, ok
 }
 
 func asciiEqualFold(b []byte, s string) bool {
@@ -500,18 +589,24 @@ func (t *leanTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Host != "" {
 		lr.host = req.Host
 	}
-	resp, err := t.do(req.Context(), lr, nil)
+	resp, err := t.do(req.Context(), lr, nil, nil)
 	if err != nil {
 		return nil, err
 	}
-	data, err := io.ReadAll(resp.body)
+	var data []byte
+	if resp.contentLength >= 0 && resp.contentLength <= 1<<20 {
+		data = make([]byte, resp.contentLength)
+		_, err = io.ReadFull(resp.body, data)
+	} else {
+		data, err = io.ReadAll(resp.body)
+	}
 	resp.done(err == nil)
 	if err != nil {
 		return nil, err
 	}
 	header := make(http.Header, len(resp.header))
 	for k, v := range resp.header {
-		header.Set(k, v)
+		header[textproto.CanonicalMIMEHeaderKey(k)] = []string{v}
 	}
 	return &http.Response{
 		Status:        strconv.Itoa(resp.status) + " " + http.StatusText(resp.status),

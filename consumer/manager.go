@@ -28,7 +28,8 @@ type Manager struct {
 	rules atomic.Pointer[compiledRules] // read by every puller
 
 	transports   *transports
-	sched        *scheduler
+	sched        *scheduler[*shardState] // pulls
+	heartbeats   *scheduler[*member]
 	budget       *byteBudget
 	activeShards atomic.Int64 // shards being pulled, for the idle poll interval
 
@@ -142,7 +143,10 @@ func (e *Manager) Apply(cfg *config.Config, settings Settings) error {
 			e.sched.close()
 		}
 		e.budget = newByteBudget(settings.PullBufferBytes)
-		e.sched = newScheduler(settings.PullWorkers, e.newPullWorker)
+		e.sched = newScheduler(settings.PullWorkers, pullSlack, e.newPullWorker, nil)
+	}
+	if e.heartbeats == nil {
+		e.heartbeats = newScheduler(heartbeatWorkers, heartbeatSlack, func() func([]*member) { return e.heartbeatBatch }, e.heartbeatBatch)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -185,6 +189,10 @@ func (e *Manager) Stop() {
 	if e.sched != nil {
 		e.sched.close()
 		e.sched = nil
+	}
+	if e.heartbeats != nil {
+		e.heartbeats.close()
+		e.heartbeats = nil
 	}
 }
 
@@ -245,26 +253,73 @@ func (e *Manager) idleInterval(s Settings) time.Duration {
 // busyPullBytes: a pull this large means more is waiting; pull again at once.
 const busyPullBytes = 1 << 20
 
+const (
+	// pullSlack: quiet shards due within this of each other are polled in
+	// one batch (one wake-up of a worker), a few milliseconds early.
+	pullSlack = 50 * time.Millisecond
+	// heartbeatWorkers run every member's heartbeats; when all are busy (a
+	// region answering slowly), a batch runs on a goroutine of its own.
+	heartbeatWorkers = 4
+	heartbeatSlack   = 100 * time.Millisecond
+)
+
 // newPullWorker gives each worker of the pool its own walker and buffers.
-func (e *Manager) newPullWorker() func(*shardState) {
-	raw := &rawBatch{walker: &logwire.Walker{}}
-	return func(sh *shardState) { e.pullShard(sh, raw) }
+// A worker sends the polls of its whole batch before reading any answer:
+// a batch of quiet shards then costs one wake-up instead of one each.
+func (e *Manager) newPullWorker() func([]*shardState) {
+	raw := &rawBatch{walker: &logwire.Walker{}, header: make(map[string]string, 8)}
+	var inflight []inflightPull
+	return func(batch []*shardState) {
+		inflight = inflight[:0]
+		for _, sh := range batch {
+			if p, ok := e.beginPull(sh); ok {
+				inflight = append(inflight, p)
+			}
+		}
+		for i := range inflight {
+			e.endPull(&inflight[i], raw)
+			inflight[i] = inflightPull{}
+		}
+	}
 }
 
-// pullShard pulls one shard once, counts what arrived and schedules its next pull.
-func (e *Manager) pullShard(sh *shardState, raw *rawBatch) {
+// inflightPull is a pull whose request is on its way.
+type inflightPull struct {
+	sh      *shardState
+	cursor  string
+	started time.Time
+	sent    *sentRequest
+	err     error // the request could not be sent
+}
+
+// beginPull sends one poll of a shard, unless it no longer wants one.
+func (e *Manager) beginPull(sh *shardState) (inflightPull, bool) {
 	m := sh.member
 	m.mu.Lock()
 	if m.shards[sh.id] != sh || sh.status != shardActive || sh.finished {
 		m.mu.Unlock()
-		return
+		return inflightPull{}, false
 	}
 	sh.inFlight = true
-	cursor := sh.cursor
+	p := inflightPull{sh: sh, cursor: sh.cursor, started: time.Now()}
 	m.mu.Unlock()
+	p.sent, p.err = m.puller.start(m.pullCtx, sh.id, p.cursor, m.settings.MaxFetchGroups, &sh.signed)
+	return p, true
+}
 
-	started := time.Now()
-	res, err := m.puller.pull(m.pullCtx, sh.id, cursor, m.settings.MaxFetchGroups)
+// endPull reads a poll's answer, counts what arrived and schedules the
+// shard's next pull.
+func (e *Manager) endPull(p *inflightPull, raw *rawBatch) {
+	sh, cursor, started := p.sh, p.cursor, p.started
+	m := sh.member
+	var res *pulled
+	err := p.err
+	if err == nil {
+		res, err = m.puller.finish(p.sent, raw.header)
+	}
+	if current := e.rules.Load(); sh.work != nil && sh.work.rules != current {
+		sh.work.use(current) // a reload's new rules get their series at 0 on idle shards too
+	}
 	groups, next, rawSize := 0, "", 0
 	if err == nil {
 		groups, next, rawSize = res.groups, res.nextCursor, len(res.raw)
@@ -326,7 +381,12 @@ func (e *Manager) pullShard(sh *shardState, raw *rawBatch) {
 			m.wake()
 			return
 		}
-		due = now.Add(e.idleInterval(m.settings))
+		// From the poll's start: its batch's other answers may have taken a while.
+		idle := e.idleInterval(m.settings)
+		due = started.Add(idle)
+		if earliest := now.Add(idle / 4); due.Before(earliest) {
+			due = earliest
+		}
 	}
 	switch {
 	case current && sh.status == shardActive:

@@ -84,9 +84,10 @@ type member struct {
 	// logstore appeared while the exporter was running.
 	fromBegin bool
 
-	client *sls.Client
-	puller *puller
-	sched  *scheduler
+	client     *sls.Client
+	puller     *puller
+	sched      *scheduler[*shardState]
+	heartbeats *scheduler[*member]
 
 	// ctx ends every call in flight when the member is gone (or its stop
 	// deadline passed); pullCtx ends pulls as soon as the member drains.
@@ -98,9 +99,14 @@ type member struct {
 	stopOnce sync.Once
 	stopCh   chan struct{}
 	kick     chan struct{}
-	hbStop   chan struct{}
-	hbDone   chan struct{}
 	done     chan struct{}
+
+	// The heartbeat runs on the manager's heartbeat scheduler.
+	hbSlot     schedSlot
+	hbStarted  bool // under mu
+	hbStopped  bool // under mu
+	hbDone     chan struct{}
+	hbDoneOnce sync.Once
 	// background holds the lag probes, which must end with the member.
 	background sync.WaitGroup
 
@@ -126,12 +132,15 @@ type member struct {
 	probing         bool
 }
 
-// retiredShard is a released shard whose series are deleted once the counts
-// added at epoch have been scraped.
+// retiredShard is a released shard whose series leave the page once the
+// counts added at epoch have been scraped.
 type retiredShard struct {
 	id    int
 	epoch uint64
 	at    time.Time
+	// forever: a readonly shard read to its end never comes back, so its
+	// counts need not be kept.
+	forever bool
 }
 
 func newMember(eng *Manager, cfg config.Target, settings Settings, fromBegin bool) *member {
@@ -145,7 +154,7 @@ func newMember(eng *Manager, cfg config.Target, settings Settings, fromBegin boo
 		fromBegin:       fromBegin,
 		stopCh:          make(chan struct{}),
 		kick:            make(chan struct{}, 1),
-		hbStop:          make(chan struct{}),
+		hbSlot:          schedSlot{index: -1},
 		hbDone:          make(chan struct{}),
 		done:            make(chan struct{}),
 		shards:          map[int]*shardState{},
@@ -155,7 +164,8 @@ func newMember(eng *Manager, cfg config.Target, settings Settings, fromBegin boo
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.pullCtx, m.cancelPulls = context.WithCancel(m.ctx)
 	transport := eng.transports.acquire(cfg, settings.RequestTimeout)
-	httpClient := &http.Client{Transport: &cancelOnStop{base: transport, stop: m.ctx}, Timeout: settings.RequestTimeout}
+	// No client timeout: the transport cuts each request at RequestTimeout.
+	httpClient := &http.Client{Transport: &cancelOnStop{base: transport, stop: m.ctx}}
 	credentials := credentialsProvider(cfg)
 	userAgent := "sls_keyword_exporter/" + settings.ConsumerGroup + "_" + settings.ConsumerName
 	// Every field the SDK would fill lazily is set here: it writes them under
@@ -167,7 +177,7 @@ func newMember(eng *Manager, cfg config.Target, settings Settings, fromBegin boo
 		RetryTimeOut:   sdkRetryWindow,
 		HTTPClient:     httpClient,
 	}).WithCredentialsProvider(credentials)
-	m.sched = eng.sched
+	m.sched, m.heartbeats = eng.sched, eng.heartbeats
 	m.puller = newPuller(transport, credentials, cfg.Endpoint, cfg.Project, cfg.Logstore, cfg.Compression, userAgent, eng.budget)
 	return m
 }
@@ -241,7 +251,10 @@ func (m *member) run() {
 	groupTimeout := m.groupTimeout
 	m.mu.Unlock()
 	m.logger.Info("Consuming logstore", "consumer_group", m.settings.ConsumerGroup, "consumer", m.settings.ConsumerName, "group_timeout", groupTimeout)
-	go m.heartbeatLoop()
+	m.mu.Lock()
+	m.hbStarted = true
+	m.heartbeats.schedule(m, time.Now())
+	m.mu.Unlock()
 
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -260,8 +273,7 @@ func (m *member) run() {
 			m.beginDrainAll()
 		}
 	}
-	close(m.hbStop)
-	<-m.hbDone
+	m.stopHeartbeats()
 	m.cancel()
 	m.background.Wait()
 	m.finish()
@@ -386,22 +398,47 @@ func (m *member) countError(operation string, err error) {
 	m.eng.metrics.CountError(m.labels, operation, errorCode(err))
 }
 
-// heartbeatLoop tells SLS which shards this member holds, every interval.
-func (m *member) heartbeatLoop() {
-	defer close(m.hbDone)
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		select {
-		case <-m.hbStop:
-			return
-		case <-timer.C:
-		}
-		m.heartbeat()
-		// ±10% jitter keeps a thousand members from heartbeating in step.
-		interval := m.settings.HeartbeatInterval
-		timer.Reset(interval - interval/10 + time.Duration(rand.Int64N(int64(interval/5)+1)))
+func (m *member) slot() *schedSlot { return &m.hbSlot }
+
+// heartbeatJob tells SLS which shards the member holds, then comes again
+// after an interval, until the member stops heartbeating.
+func (e *Manager) heartbeatJob(m *member) {
+	m.heartbeat()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.hbStopped {
+		m.hbDoneOnce.Do(func() { close(m.hbDone) })
+		return
 	}
+	// ±10% jitter keeps a thousand members from heartbeating in step.
+	interval := m.settings.HeartbeatInterval
+	m.heartbeats.schedule(m, time.Now().Add(interval-interval/10+time.Duration(rand.Int64N(int64(interval/5)+1))))
+}
+
+// heartbeatBatch runs the heartbeats of a batch at once: their answers
+// arrive together, so the batch costs one wake-up rather than one each.
+func (e *Manager) heartbeatBatch(batch []*member) {
+	if len(batch) == 1 {
+		e.heartbeatJob(batch[0])
+		return
+	}
+	var wg sync.WaitGroup
+	for _, m := range batch {
+		wg.Go(func() { e.heartbeatJob(m) })
+	}
+	wg.Wait()
+}
+
+// stopHeartbeats ends the member's heartbeats, waiting for one in flight.
+func (m *member) stopHeartbeats() {
+	m.mu.Lock()
+	m.hbStopped = true
+	idle := !m.hbStarted || m.heartbeats.unschedule(m)
+	m.mu.Unlock()
+	if idle {
+		m.hbDoneOnce.Do(func() { close(m.hbDone) })
+	}
+	<-m.hbDone
 }
 
 func (m *member) heartbeat() {
@@ -531,7 +568,7 @@ func (m *member) retireLocked(sh *shardState) {
 	}
 	m.sched.unschedule(sh)
 	if sh.work != nil || len(sh.pending) > 0 {
-		m.retired = append(m.retired, retiredShard{id: sh.id, epoch: sh.newestEpoch(), at: time.Now()})
+		m.retired = append(m.retired, retiredShard{id: sh.id, epoch: sh.newestEpoch(), at: time.Now(), forever: sh.readonly && sh.finished})
 	}
 }
 
@@ -563,7 +600,10 @@ func (m *member) step(now time.Time) bool {
 	m.releaseDrained(now)
 	m.commit(now, false)
 	m.deleteRetiredSeries(now)
-	if !stopping {
+	m.mu.Lock()
+	stopping = m.stopping // a stop may have begun during the calls above
+	m.mu.Unlock()
+	if !stopping && m.ctx.Err() == nil {
 		m.maybeRefreshShards(now)
 		m.maybeProbeLag(now)
 		m.maybeWriteCanary(now)

@@ -78,39 +78,76 @@ func newPuller(transport *leanTransport, credentials sls.CredentialsProvider, en
 	}
 }
 
-// pull reads up to count log groups of a shard from cursor.
-func (p *puller) pull(ctx context.Context, shard int, cursor string, count int) (*pulled, error) {
+// signedPull is a shard's last signed pull request. An idle shard polled
+// again from the same cursor reuses it for a while (SLS accepts a Date up
+// to 15 minutes old), so an idle poll is one write of prepared bytes.
+type signedPull struct {
+	cursor      string
+	count       int
+	accessKeyID string
+	token       string
+	signedAt    time.Time
+	block       []byte // rendered headers
+}
+
+// signatureReuse is how long a signed pull may be sent again.
+const signatureReuse = time.Minute
+
+// pull reads up to count log groups of a shard from cursor. signed is the
+// shard's cache of its signed request; header receives the answer's headers.
+func (p *puller) pull(ctx context.Context, shard int, cursor string, count int, signed *signedPull, header map[string]string) (*pulled, error) {
+	sent, err := p.start(ctx, shard, cursor, count, signed)
+	if err != nil {
+		return nil, err
+	}
+	return p.finish(sent, header)
+}
+
+// start signs (or reuses the signature of) a pull and writes it.
+func (p *puller) start(ctx context.Context, shard int, cursor string, count int, signed *signedPull) (*sentRequest, error) {
 	creds, err := p.credentials.GetCredentials()
 	if err != nil {
 		return nil, fmt.Errorf("credentials: %w", err)
 	}
 	// Keys in the order SLS's canonical resource sorts them.
 	uri := p.pathPrefix + strconv.Itoa(shard) + "?count=" + strconv.Itoa(count) + "&cursor=" + url.QueryEscape(cursor) + "&type=logs"
-	headers := map[string]string{
-		"x-log-apiversion":  slsAPIVersion,
-		"x-log-bodyrawsize": "0",
-		"Accept":            "application/x-protobuf",
-		"Accept-Encoding":   p.compression,
-		"Date":              httpDate(),
-		"User-Agent":        p.userAgent,
+	now := time.Now()
+	if signed.block == nil || signed.cursor != cursor || signed.count != count || signed.accessKeyID != creds.AccessKeyID ||
+		signed.token != creds.SecurityToken || now.Sub(signed.signedAt) > signatureReuse {
+		headers := map[string]string{
+			"x-log-apiversion":  slsAPIVersion,
+			"x-log-bodyrawsize": "0",
+			"Accept":            "application/x-protobuf",
+			"Accept-Encoding":   p.compression,
+			"Date":              httpDate(),
+			"User-Agent":        p.userAgent,
+		}
+		if creds.SecurityToken != "" {
+			headers["x-acs-security-token"] = creds.SecurityToken
+		}
+		if err := sls.NewSignerV1(creds.AccessKeyID, creds.AccessKeySecret).Sign(http.MethodGet, uri, headers, nil); err != nil {
+			return nil, err
+		}
+		block := signed.block[:0]
+		for k, v := range headers {
+			block = append(append(append(append(block, k...), ": "...), v...), "\r\n"...)
+		}
+		*signed = signedPull{cursor: cursor, count: count, accessKeyID: creds.AccessKeyID, token: creds.SecurityToken, signedAt: now, block: block}
 	}
-	if creds.SecurityToken != "" {
-		headers["x-acs-security-token"] = creds.SecurityToken
-	}
-	if err := sls.NewSignerV1(creds.AccessKeyID, creds.AccessKeySecret).Sign(http.MethodGet, uri, headers, nil); err != nil {
-		return nil, err
-	}
-	resp, err := p.transport.do(ctx, &leanRequest{
-		method: http.MethodGet,
-		scheme: p.scheme,
-		host:   p.host,
-		uri:    uri,
-		header: func(yield func(name, value string)) {
-			for k, v := range headers {
-				yield(k, v)
-			}
-		},
-	}, pullHeaders)
+	return p.transport.send(ctx, &leanRequest{
+		method:      http.MethodGet,
+		scheme:      p.scheme,
+		host:        p.host,
+		uri:         uri,
+		headerBlock: signed.block,
+	})
+}
+
+// finish reads a started pull's answer: its body and decompression land in
+// pooled buffers.
+func (p *puller) finish(sent *sentRequest, header map[string]string) (*pulled, error) {
+	ctx := sent.ctx
+	resp, err := sent.receive(pullHeaders, header)
 	if err != nil {
 		return nil, err
 	}
@@ -157,10 +194,7 @@ func (p *puller) pull(ctx context.Context, shard int, cursor string, count int) 
 }
 
 // pullHeaders are the answer's headers a pull reads.
-var pullHeaders = wantedHeaders{
-	"x-log-cursor": true, "x-log-count": true, "x-log-bodyrawsize": true,
-	"x-log-compresstype": true, "x-log-requestid": true,
-}
+var pullHeaders = newWantedHeaders("x-log-cursor", "x-log-count", "x-log-bodyrawsize", "x-log-compresstype", "x-log-requestid")
 
 // readBody reads a response body into a pooled buffer.
 func readBody(body io.Reader, contentLength int) ([]byte, error) {

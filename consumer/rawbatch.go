@@ -12,6 +12,8 @@ type rawBatch struct {
 	body   []byte
 	walker *logwire.Walker
 	logs   int
+	// header receives each pull's answer headers, reused by the worker.
+	header map[string]string
 }
 
 func (b *rawBatch) reset(body []byte) *rawBatch {

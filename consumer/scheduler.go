@@ -1,4 +1,4 @@
-// One scheduler for every shard: a queue ordered by when each shard is due, served by a bounded pool of pullers.
+// One scheduler for many timed jobs (shard pulls, heartbeats): a queue ordered by when each is due, served by a bounded pool of workers.
 package consumer
 
 import (
@@ -7,31 +7,51 @@ import (
 	"time"
 )
 
-// scheduler hands due shards to a fixed pool of pull workers. A shard is in
-// the queue only while no worker has it, so it is never pulled twice at once.
-type scheduler struct {
-	mu      sync.Mutex
-	queue   dueQueue
-	wake    chan struct{} // a shard became due earlier than the timer
-	work    chan *shardState
-	stop    chan struct{}
-	workers sync.WaitGroup
-	loop    sync.WaitGroup
+// maxBatch bounds a batch: its last answer waits for all the others.
+const maxBatch = 128
+
+// schedSlot is an item's place in a scheduler's queue.
+type schedSlot struct {
+	due   time.Time
+	index int // -1 while not queued
+}
+
+// schedItem is anything a scheduler can queue.
+type schedItem interface{ slot() *schedSlot }
+
+// scheduler hands due items to a fixed pool of workers, in batches of those
+// due within slack of each other: one wake-up serves many idle polls. An item
+// is in the queue only while no worker has it, so it never runs twice at once.
+type scheduler[T schedItem] struct {
+	mu    sync.Mutex
+	queue dueQueue[T]
+	wake  chan struct{} // an item became due earlier than the timer
+	work  chan []T
+	stop  chan struct{}
+	slack time.Duration
+	// overflow, when set, runs a batch on a goroutine of its own when every
+	// worker is busy, so that slow calls of some items never hold up others.
+	overflow func([]T)
+	workers  sync.WaitGroup
+	loop     sync.WaitGroup
 }
 
 // newScheduler starts the dispatch loop and workers; each worker gets its own
-// pull function from newWorker (its own buffers) and runs it for each due shard.
-func newScheduler(workers int, newWorker func() func(*shardState)) *scheduler {
-	s := &scheduler{
-		wake: make(chan struct{}, 1),
-		work: make(chan *shardState),
-		stop: make(chan struct{}),
+// function from newWorker (its own buffers) and runs it for each batch of
+// due items.
+func newScheduler[T schedItem](workers int, slack time.Duration, newWorker func() func([]T), overflow func([]T)) *scheduler[T] {
+	s := &scheduler[T]{
+		wake:     make(chan struct{}, 1),
+		work:     make(chan []T),
+		stop:     make(chan struct{}),
+		slack:    slack,
+		overflow: overflow,
 	}
 	for range workers {
-		pull := newWorker()
+		run := newWorker()
 		s.workers.Go(func() {
-			for sh := range s.work {
-				pull(sh)
+			for batch := range s.work {
+				run(batch)
 			}
 		})
 	}
@@ -39,16 +59,17 @@ func newScheduler(workers int, newWorker func() func(*shardState)) *scheduler {
 	return s
 }
 
-// schedule queues sh to be pulled at due (or moves it there if queued).
-func (s *scheduler) schedule(sh *shardState, due time.Time) {
+// schedule queues item to run at due (or moves it there if queued).
+func (s *scheduler[T]) schedule(item T, due time.Time) {
 	s.mu.Lock()
-	sh.due = due
-	if sh.queueIndex >= 0 {
-		heap.Fix(&s.queue, sh.queueIndex)
+	slot := item.slot()
+	slot.due = due
+	if slot.index >= 0 {
+		heap.Fix(&s.queue, slot.index)
 	} else {
-		heap.Push(&s.queue, sh)
+		heap.Push(&s.queue, item)
 	}
-	first := s.queue[0] == sh
+	first := s.queue[0].slot() == slot
 	s.mu.Unlock()
 	if first {
 		select {
@@ -58,40 +79,60 @@ func (s *scheduler) schedule(sh *shardState, due time.Time) {
 	}
 }
 
-// unschedule removes sh from the queue; a worker may still hold it.
-func (s *scheduler) unschedule(sh *shardState) {
+// unschedule removes item from the queue and reports whether it was queued;
+// a worker may still be running it.
+func (s *scheduler[T]) unschedule(item T) bool {
 	s.mu.Lock()
-	if sh.queueIndex >= 0 {
-		heap.Remove(&s.queue, sh.queueIndex)
+	defer s.mu.Unlock()
+	if i := item.slot().index; i >= 0 {
+		heap.Remove(&s.queue, i)
+		return true
 	}
-	s.mu.Unlock()
+	return false
 }
 
-// queued reports how many shards wait in the queue.
-func (s *scheduler) queued() int {
+// queued reports how many items wait in the queue.
+func (s *scheduler[T]) queued() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.queue)
 }
 
-func (s *scheduler) dispatch() {
+func (s *scheduler[T]) dispatch() {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	var spawned sync.WaitGroup
+	defer spawned.Wait()
 	for {
 		s.mu.Lock()
-		var next *shardState
+		var batch []T
 		wait := time.Hour
-		if len(s.queue) > 0 {
-			if d := time.Until(s.queue[0].due); d <= 0 {
-				next = heap.Pop(&s.queue).(*shardState)
-			} else {
-				wait = d
+		now := time.Now()
+		for len(s.queue) > 0 {
+			d := s.queue[0].slot().due.Sub(now)
+			if d > 0 && (len(batch) == 0 || d > s.slack) {
+				if len(batch) == 0 {
+					wait = d
+				}
+				break
+			}
+			batch = append(batch, heap.Pop(&s.queue).(T))
+			if len(batch) == maxBatch {
+				break
 			}
 		}
 		s.mu.Unlock()
-		if next != nil {
+		if batch != nil {
+			if s.overflow != nil {
+				select {
+				case s.work <- batch:
+				default:
+					spawned.Go(func() { s.overflow(batch) })
+				}
+				continue
+			}
 			select {
-			case s.work <- next:
+			case s.work <- batch:
 				continue
 			case <-s.stop:
 				return
@@ -101,47 +142,42 @@ func (s *scheduler) dispatch() {
 		select {
 		case <-timer.C:
 		case <-s.wake:
-			if !timer.Stop() {
-				select {
-				case <-timer.C:
-				default:
-				}
-			}
 		case <-s.stop:
 			return
 		}
 	}
 }
 
-// close stops dispatching and waits for the workers to finish their pulls.
-func (s *scheduler) close() {
+// close stops dispatching and waits for the workers to finish what they run.
+func (s *scheduler[T]) close() {
 	close(s.stop)
 	s.loop.Wait()
 	close(s.work)
 	s.workers.Wait()
 }
 
-// dueQueue is a min-heap of shards by due time.
-type dueQueue []*shardState
+// dueQueue is a min-heap of items by due time.
+type dueQueue[T schedItem] []T
 
-func (q dueQueue) Len() int           { return len(q) }
-func (q dueQueue) Less(i, j int) bool { return q[i].due.Before(q[j].due) }
-func (q dueQueue) Swap(i, j int) {
+func (q dueQueue[T]) Len() int           { return len(q) }
+func (q dueQueue[T]) Less(i, j int) bool { return q[i].slot().due.Before(q[j].slot().due) }
+func (q dueQueue[T]) Swap(i, j int) {
 	q[i], q[j] = q[j], q[i]
-	q[i].queueIndex, q[j].queueIndex = i, j
+	q[i].slot().index, q[j].slot().index = i, j
 }
 
-func (q *dueQueue) Push(x any) {
-	sh := x.(*shardState)
-	sh.queueIndex = len(*q)
-	*q = append(*q, sh)
+func (q *dueQueue[T]) Push(x any) {
+	item := x.(T)
+	item.slot().index = len(*q)
+	*q = append(*q, item)
 }
 
-func (q *dueQueue) Pop() any {
+func (q *dueQueue[T]) Pop() any {
 	old := *q
-	sh := old[len(old)-1]
-	old[len(old)-1] = nil
-	sh.queueIndex = -1
+	item := old[len(old)-1]
+	var zero T
+	old[len(old)-1] = zero
+	item.slot().index = -1
 	*q = old[:len(old)-1]
-	return sh
+	return item
 }

@@ -44,8 +44,7 @@ type shardState struct {
 	member *member
 
 	// Scheduler bookkeeping, under scheduler.mu.
-	due        time.Time
-	queueIndex int
+	sched schedSlot
 
 	status   shardStatus
 	readonly bool // a split or merge made it readonly: read it to its end
@@ -68,12 +67,16 @@ type shardState struct {
 	caughtUp     bool
 	lagSeconds   float64
 
-	work *shardWork
+	// Owned by the puller that holds the shard.
+	work   *shardWork
+	signed signedPull
 }
 
 func newShardState(id int, m *member) *shardState {
-	return &shardState{id: id, member: m, queueIndex: -1, status: shardAcquiring}
+	return &shardState{id: id, member: m, sched: schedSlot{index: -1}, status: shardAcquiring}
 }
+
+func (sh *shardState) slot() *schedSlot { return &sh.sched }
 
 // ackable is the newest pending cursor whose counts a served scrape has
 // acknowledged (all pending when unconditional), and how many entries that covers.

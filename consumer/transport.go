@@ -3,7 +3,6 @@ package consumer
 
 import (
 	"context"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -95,32 +94,19 @@ func endpointAddress(endpoint string) string {
 
 // cancelOnStop ties every request to a member's lifetime: the SDK builds
 // requests without a context, so this is how a stop aborts them in flight.
+// The lean transport enforces the request timeout itself, and reads answers
+// in full before returning.
 type cancelOnStop struct {
-	base http.RoundTripper
+	base *leanTransport
 	stop context.Context
 }
 
 func (c *cancelOnStop) RoundTrip(req *http.Request) (*http.Response, error) {
-	ctx, cancel := context.WithCancel(req.Context())
-	unhook := context.AfterFunc(c.stop, cancel)
-	resp, err := c.base.RoundTrip(req.WithContext(ctx))
-	if err != nil {
-		unhook()
-		cancel()
-		return nil, err
+	if req.Context() == context.Background() {
+		return c.base.RoundTrip(req.WithContext(c.stop))
 	}
-	resp.Body = &cancelOnClose{ReadCloser: resp.Body, done: func() { unhook(); cancel() }}
-	return resp, nil
-}
-
-type cancelOnClose struct {
-	io.ReadCloser
-	once sync.Once
-	done func()
-}
-
-func (b *cancelOnClose) Close() error {
-	err := b.ReadCloser.Close()
-	b.once.Do(b.done)
-	return err
+	ctx, cancel := context.WithCancel(req.Context())
+	defer cancel()
+	defer context.AfterFunc(c.stop, cancel)()
+	return c.base.RoundTrip(req.WithContext(ctx))
 }
