@@ -39,7 +39,7 @@ type leanTransport struct {
 }
 
 const (
-	maxIdlePerKey   = 256 // a worker may have a whole batch of polls in flight
+	maxIdlePerKey   = 256              // a worker may have a whole batch of polls in flight
 	idleConnTimeout = 50 * time.Second // SLS closes idle connections after about a minute
 )
 
