@@ -257,6 +257,7 @@ type leanResponse struct {
 	conn          *leanConn
 	t             *leanTransport
 	keepAlive     bool
+	chunked       bool
 	stopWatch     func() bool
 }
 
@@ -486,7 +487,7 @@ func (s *sentRequest) readHead(want wantedHeaders, into map[string]string) (*lea
 	}
 	switch {
 	case chunked:
-		resp.contentLength = -1
+		resp.contentLength, resp.chunked = -1, true
 		resp.body = httputil.NewChunkedReader(c.br)
 	case resp.contentLength >= 0:
 		resp.body = io.LimitReader(c.br, resp.contentLength)
@@ -545,12 +546,30 @@ func (r *leanResponse) done(bodyRead bool) {
 		return
 	}
 	clean := r.stopWatch() // false: the context already ended and poisoned the deadline
+	if bodyRead && r.chunked {
+		bodyRead = skipTrailer(r.conn.br)
+	}
 	if bodyRead && r.keepAlive && clean {
 		r.t.putConn(r.conn)
 	} else {
 		_ = r.conn.Close()
 	}
 	r.conn = nil
+}
+
+// skipTrailer reads the trailer section after a chunked body's last chunk,
+// which the chunked reader leaves unread.
+func skipTrailer(br *bufio.Reader) bool {
+	for range 64 {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			return false
+		}
+		if len(bytes.TrimRight(line, "\r\n")) == 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // drain reads and discards what is left of a small body, so the connection

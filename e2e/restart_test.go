@@ -319,7 +319,7 @@ func TestReloadRestartingATargetLosesNothing(t *testing.T) {
 	logs, matches := w.totals()
 	w.committedToEnd(t, "reload-cg", 30*time.Second)
 	r.target.waitScrapes(t, 1, 3*shareScrape)
-	segs, resets := r.target.segments("sls_consumer_logs_total")
+	segs, resets, _ := r.target.segments("sls_consumer_logs_total")
 	t.Logf("written %d logs, %d matches; %v logs scraped before the burst; segments of sls_consumer_logs_total: %d (%d seen as resets)", logs, matches, before, segs, resets)
 	if got := sc.total("sls_keyword_matches_total"); got != float64(matches) {
 		t.Errorf("sum of the last scraped sls_keyword_matches_total of every segment = %v, want exactly the %d matches written", got, matches)

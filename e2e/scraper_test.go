@@ -70,24 +70,23 @@ type scrapeTimes struct {
 	totals       map[string]float64 // by series key
 }
 
-// seriesSegments follows one counter series: a segment ends when the series
-// disappears or its value drops (a reset); each segment's last value counts.
+// seriesSegments follows one counter series of one process as increase()
+// sees it: a segment ends only when the value drops (a reset). A series that
+// leaves the page and comes back is the same series across the gap, since
+// PromQL skips staleness markers: it must come back at its old value or
+// more, or at less (which reads as a reset).
 type seriesSegments struct {
 	name     string
 	labels   map[string]string
 	closed   float64 // sum of the last values of ended segments
 	current  float64 // last value of the open segment
-	open     bool
+	open     bool    // on the page in the last scrape
 	segments int
-	resets   int // drops while the series stayed present
+	resets   int // drops
+	gaps     int // times the series left the page
 }
 
-func (ss *seriesSegments) total() float64 {
-	if ss.open {
-		return ss.closed + ss.current
-	}
-	return ss.closed
-}
+func (ss *seriesSegments) total() float64 { return ss.closed + ss.current }
 
 // add starts scraping url at once and then every interval, until gone is
 // closed (the process exited) or the test ends.
@@ -145,8 +144,8 @@ func (s *promScraper) scrapeOnce(tg *scrapeTarget) {
 				tg.series[key] = ss
 			}
 			switch {
-			case !ss.open:
-				ss.open, ss.current = true, v
+			case ss.segments == 0:
+				ss.current = v
 				ss.segments++
 			case v < ss.current:
 				ss.closed += ss.current
@@ -156,13 +155,14 @@ func (s *promScraper) scrapeOnce(tg *scrapeTarget) {
 			default:
 				ss.current = v
 			}
+			ss.open = true
 		}
 	}
 	totals := make(map[string]float64, len(tg.series))
 	for key, ss := range tg.series {
 		if ss.open && !seen[key] {
-			ss.closed += ss.current
-			ss.open, ss.current = false, 0
+			ss.open = false
+			ss.gaps++
 		}
 		totals[key] = ss.total()
 	}
@@ -252,17 +252,19 @@ func (tg *scrapeTarget) lastScrapeBefore(at time.Time) int {
 	return i
 }
 
-// segments counts the segments of name's series with labels containing subset.
-func (tg *scrapeTarget) segments(name string, subset ...string) (segments, resets int) {
+// segments counts the segments, resets and gaps of name's series with
+// labels containing subset.
+func (tg *scrapeTarget) segments(name string, subset ...string) (segments, resets, gaps int) {
 	tg.mu.Lock()
 	defer tg.mu.Unlock()
 	for _, ss := range tg.series {
 		if ss.name == name && matchesSubset(ss.labels, subset) {
 			segments += ss.segments
 			resets += ss.resets
+			gaps += ss.gaps
 		}
 	}
-	return segments, resets
+	return segments, resets, gaps
 }
 
 // present lists the values of label among name's series in the last scrape.
