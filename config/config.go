@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/url"
 	"os"
 	"regexp"
 	"strconv"
@@ -66,31 +64,6 @@ type Credentials struct {
 	AccessKeySecret     Secret `yaml:"access_key_secret"`
 	AccessKeySecretFile string `yaml:"access_key_secret_file"`
 	SecurityToken       Secret `yaml:"security_token"`
-}
-
-// Region is one SLS region endpoint and the projects read through it.
-type Region struct {
-	Name     string `yaml:"name"`
-	Endpoint string `yaml:"endpoint"`
-	ProxyURL string `yaml:"proxy_url"`
-	// Compression asks SLS for lz4 (default) or zstd pulls; zstd cuts the
-	// cross-region traffic SLS bills, at more CPU to decompress.
-	Compression string       `yaml:"compression"`
-	Credentials *Credentials `yaml:"credentials"`
-	Projects    []Project    `yaml:"projects"`
-}
-
-// Project lists the logstores read in one project.
-type Project struct {
-	Name      string   `yaml:"name"`
-	Logstores []string `yaml:"logstores"`
-}
-
-// Rule counts logs whose Field (or any field, for "*") matches Regex.
-type Rule struct {
-	Name  string `yaml:"name"`
-	Field string `yaml:"field"`
-	Regex string `yaml:"regex"`
 }
 
 // Canary writes a tagged log into each logstore every Interval and measures
@@ -206,12 +179,11 @@ func yamlError(file string, err error) error {
 // CursorStartTime is the parsed cursor_start when it is a time (zero otherwise).
 func (c *Config) CursorStartTime() time.Time { return c.cursorStartTime }
 
-var (
-	nameRE      = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{1,127}$`)
-	ruleNameRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_:.-]*$`)
-	endpointRE  = regexp.MustCompile(`^(?:https?://)?[A-Za-z0-9.-]+(?::\d+)?$`)
-	regionFromE = regexp.MustCompile(`^(?:https?://)?([a-z0-9-]+?)(?:-intranet|-vpc|-share)?\.(?:log|sls)\.aliyuncs\.com(?::\d+)?$`)
-)
+// nameRE is what SLS allows as a project, logstore or consumer group name.
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{1,127}$`)
+
+// locate builds an error at a dotted path of the YAML tree.
+type locate func(path string, format string, args ...any) *Error
 
 // cursorTimeLayouts are the accepted forms of a cursor_start time.
 var cursorTimeLayouts = []string{time.RFC3339, "2006-01-02 15:04:05", "2006-01-02T15:04:05"}
@@ -283,108 +255,10 @@ func (c *Config) validate(root *yaml.Node) error {
 	if err := c.Credentials.validate(); err != nil {
 		return at("credentials", "credentials: %v", err)
 	}
-	if len(c.Regions) == 0 {
-		return at("regions", "at least one region is required")
+	if err := c.validateRegions(at); err != nil {
+		return err
 	}
-	seenTargets := map[string]string{}
-	for i := range c.Regions {
-		r := &c.Regions[i]
-		path := fmt.Sprintf("regions[%d]", i)
-		if !endpointRE.MatchString(r.Endpoint) {
-			return at(path+".endpoint", "regions[%d]: endpoint %q must be a host name or IP with optional port and http(s):// prefix", i, r.Endpoint)
-		}
-		if r.Name == "" {
-			r.Name = RegionFromEndpoint(r.Endpoint)
-		}
-		if r.ProxyURL != "" {
-			u, err := url.Parse(r.ProxyURL)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return at(path+".proxy_url", "region %s: proxy_url %q must be an http(s) URL", r.Name, r.ProxyURL)
-			}
-		}
-		switch r.Compression {
-		case "":
-			r.Compression = "lz4"
-		case "lz4", "zstd":
-		default:
-			return at(path+".compression", "region %s: compression %q must be lz4 or zstd", r.Name, r.Compression)
-		}
-		if r.Credentials != nil {
-			if err := r.Credentials.validate(); err != nil {
-				return at(path+".credentials", "region %s: credentials: %v", r.Name, err)
-			}
-		}
-		if len(r.Projects) == 0 {
-			return at(path, "region %s: at least one project is required", r.Name)
-		}
-		for j, p := range r.Projects {
-			ppath := fmt.Sprintf("%s.projects[%d]", path, j)
-			if !nameRE.MatchString(p.Name) {
-				return at(ppath+".name", "region %s: project name %q is invalid", r.Name, p.Name)
-			}
-			if len(p.Logstores) == 0 {
-				return at(ppath+".logstores", "region %s project %s: at least one logstore is required", r.Name, p.Name)
-			}
-			for k, l := range p.Logstores {
-				if !nameRE.MatchString(l) {
-					return at(fmt.Sprintf("%s.logstores[%d]", ppath, k), "region %s project %s: logstore name %q is invalid", r.Name, p.Name, l)
-				}
-				key := r.Name + "/" + p.Name + "/" + l
-				if prev, ok := seenTargets[key]; ok {
-					return at(fmt.Sprintf("%s.logstores[%d]", ppath, k), "logstore %s is listed twice (first at %s)", key, prev)
-				}
-				seenTargets[key] = fmt.Sprintf("%s.logstores[%d]", ppath, k)
-			}
-		}
-		if _, err := c.credentialsFor(r); err != nil {
-			return at(path, "region %s: %v", r.Name, err)
-		}
-	}
-	if len(c.Rules) == 0 {
-		return at("rules", "at least one rule is required")
-	}
-	ruleNames := map[string]bool{}
-	for i, rule := range c.Rules {
-		path := fmt.Sprintf("rules[%d]", i)
-		if !ruleNameRE.MatchString(rule.Name) {
-			return at(path+".name", "rules[%d]: name %q must start with a letter or '_' and hold only letters, digits, '_', ':', '.', '-'", i, rule.Name)
-		}
-		if ruleNames[rule.Name] {
-			return at(path+".name", "rule %s is defined twice", rule.Name)
-		}
-		ruleNames[rule.Name] = true
-		if rule.Field == "" {
-			return at(path+".field", "rule %s: field is required (a field name, or \"*\" for any field)", rule.Name)
-		}
-		if _, err := regexp.Compile(rule.Regex); err != nil || rule.Regex == "" {
-			if err == nil {
-				err = errors.New("regex is empty")
-			}
-			return at(path+".regex", "rule %s: invalid regex %q: %v", rule.Name, rule.Regex, err)
-		}
-	}
-	return nil
-}
-
-// RegionFromEndpoint derives a region label: "cn-hangzhou" from
-// cn-hangzhou.log.aliyuncs.com (or -intranet/-vpc variants), otherwise the
-// endpoint's host and port.
-func RegionFromEndpoint(endpoint string) string {
-	if m := regionFromE.FindStringSubmatch(endpoint); m != nil {
-		return m[1]
-	}
-	host := strings.TrimPrefix(strings.TrimPrefix(endpoint, "https://"), "http://")
-	return host
-}
-
-// IsIPEndpoint reports whether an endpoint is an IP literal, which the
-// exporter dials directly instead of resolving <project>.<endpoint>.
-func IsIPEndpoint(endpoint string) bool {
-	host := strings.TrimPrefix(strings.TrimPrefix(endpoint, "https://"), "http://")
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	return net.ParseIP(host) != nil
+	return c.validateRules(at)
 }
 
 // lineOf returns the line of a dotted path such as "rules[2].regex" in the
