@@ -115,6 +115,17 @@ func (m *Metrics) ForgetRules(keep []RuleLabels) {
 	m.shards.forgetRules(kept)
 }
 
+// KeepRules drops one logstore's series of rules no longer applied to it
+// (a rule's logstores: scope changed).
+func (m *Metrics) KeepRules(t Target, keep []RuleLabels) {
+	kept := map[RuleLabels]bool{}
+	for _, r := range keep {
+		kept[r] = true
+	}
+	m.lastMatch.retain(func(k lastMatchKey) bool { return k.target != t || kept[RuleLabels{k.rule, k.field}] })
+	m.shards.forgetTargetRules(t, kept)
+}
+
 // RetireShard takes a released shard's series off the page; call it once its
 // last counts have been scraped. Taken again, the shard continues from its
 // counts: a series that came back from 0 would hide them from increase().

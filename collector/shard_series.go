@@ -207,6 +207,29 @@ func (s *shardStore) deleteTarget(t Target) {
 	}
 }
 
+// forgetTargetRules drops one logstore's match series of rules not in keep.
+func (s *shardStore) forgetTargetRules(t Target, keep map[RuleLabels]bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, group := range []map[shardKey]*shardSeries{s.shards, s.retired} {
+		for key, ss := range group {
+			if key.target != t {
+				continue
+			}
+			changed := false
+			for r := range ss.rules {
+				if !keep[r] {
+					delete(ss.rules, r)
+					changed = true
+				}
+			}
+			if changed {
+				ss.reorder()
+			}
+		}
+	}
+}
+
 // forgetRules drops the match series of rules not in keep. Rule order
 // slices are rebuilt, never edited in place, so a scrape holding the old
 // slice is unaffected.

@@ -339,3 +339,50 @@ func TestReloadSwapsRulesWithoutRestartingConsumers(t *testing.T) {
 		t.Fatalf("consumers changed on a rules-only reload: %v -> %v", before.HeldShards(), after.HeldShards())
 	}
 }
+
+func TestScopedRulesCountOnlyInTheirLogstores(t *testing.T) {
+	srv := startEmulator(t, seedWorld())
+	scoped := `rules:
+  - name: http_5xx
+    field: status
+    regex: '^5\d{2}$'
+  - name: hangzhou_5xx
+    field: status
+    regex: '^5\d{2}$'
+    logstores: ['cn-hangzhou/project1/*', 'cn-qingdao/*/logstore3_?']
+`
+	e := startExporter(t, mustParse(t, seedConfigYAML(srv.URL, scoped)))
+	for _, s := range seedTopology {
+		newWriter(t, srv, s.endpoint).put(s.project, s.logstore, 0, newLog(time.Now(), "status", "500"), newLog(time.Now(), "status", "503"))
+	}
+	for _, s := range seedTopology {
+		waitFor(t, 10*time.Second, "the 5xx of "+s.logstore, func() bool {
+			return e.sum(t, "sls_keyword_matches_total", "logstore", s.logstore, "rule", "http_5xx") == 2
+		})
+	}
+	for _, s := range seedTopology {
+		want := 2.0
+		if s.logstore == "logstore2" {
+			want = 0
+		}
+		if got := e.sum(t, "sls_keyword_matches_total", "logstore", s.logstore, "rule", "hangzhou_5xx"); got != want {
+			t.Errorf("hangzhou_5xx in %s = %v, want %v", s.logstore, got, want)
+		}
+	}
+	if n := len(keysWith(e.series(t, "sls_keyword_matches_total"), "logstore=logstore2,", "rule=hangzhou_5xx")); n != 0 {
+		t.Errorf("%d hangzhou_5xx series in logstore2, which the rule does not apply to", n)
+	}
+
+	// Narrowing the scope on reload drops the series it no longer covers.
+	narrowed := strings.Replace(scoped, `['cn-hangzhou/project1/*', 'cn-qingdao/*/logstore3_?']`, `['cn-hangzhou/project1/*']`, 1)
+	next := mustParse(t, seedConfigYAML(srv.URL, narrowed))
+	if err := e.manager.Apply(next, consumer.SettingsFrom(next, "unused")); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(keysWith(e.series(t, "sls_keyword_matches_total"), "logstore=logstore3_", "rule=hangzhou_5xx")); n != 0 {
+		t.Errorf("%d hangzhou_5xx series left in the qingdao logstores after narrowing its scope", n)
+	}
+	if got := e.sum(t, "sls_keyword_matches_total", "logstore", "logstore1", "rule", "hangzhou_5xx"); got != 2 {
+		t.Errorf("hangzhou_5xx in logstore1 after the reload = %v, want 2 (kept)", got)
+	}
+}

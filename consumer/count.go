@@ -35,7 +35,7 @@ type bestMatch struct {
 // first match is visible to rate() and increase().
 func (e *Manager) newShardWork(m *member, id int) *shardWork {
 	w := &shardWork{member: m, id: id}
-	w.use(e.rules.Load())
+	w.use(m.rules.Load())
 	return w
 }
 
@@ -52,7 +52,7 @@ func (w *shardWork) use(rules *compiledRules) {
 // count applies the current rules to every log of b and adds the results to
 // the shard's counters once per batch. A malformed batch adds nothing.
 func (w *shardWork) count(b batch) error {
-	if current := w.member.eng.rules.Load(); current != w.rules {
+	if current := w.member.rules.Load(); current != w.rules {
 		w.use(current)
 	}
 	m := w.member

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,8 +25,6 @@ type Manager struct {
 	acks        *collector.ScrapeAcks
 	stopTimeout time.Duration
 	startedAt   time.Time
-
-	rules atomic.Pointer[compiledRules] // read by every puller
 
 	transports   *transports
 	sched        *scheduler[*shardState] // pulls
@@ -86,11 +85,46 @@ func SettingsFrom(cfg *config.Config, consumerName string) Settings {
 
 // CompileRules compiles a config's rules; an error names the rule.
 func CompileRules(cfg *config.Config) (*match.RuleSet, error) {
-	specs := make([]match.Spec, len(cfg.Rules))
-	for i, r := range cfg.Rules {
+	return match.Compile(ruleSpecs(cfg.Rules))
+}
+
+func ruleSpecs(rules []config.Rule) []match.Spec {
+	specs := make([]match.Spec, len(rules))
+	for i, r := range rules {
 		specs[i] = match.Spec{Name: r.Name, Field: r.Field, Regex: r.Regex}
 	}
-	return match.Compile(specs)
+	return specs
+}
+
+// scopedRules compiles, once per distinct set, the rules that apply to each
+// logstore (a rule's logstores: globs).
+type scopedRules struct {
+	rules []config.Rule
+	sets  map[string]*compiledRules // by the indexes of the rules that apply
+}
+
+func (s *scopedRules) forTarget(key string) (*compiledRules, error) {
+	var applies []config.Rule
+	sig := make([]byte, 0, 64)
+	for i := range s.rules {
+		if s.rules[i].AppliesTo(key) {
+			applies = append(applies, s.rules[i])
+			sig = strconv.AppendInt(append(sig, ','), int64(i), 10)
+		}
+	}
+	if c, ok := s.sets[string(sig)]; ok {
+		return c, nil
+	}
+	set, err := match.Compile(ruleSpecs(applies))
+	if err != nil {
+		return nil, err
+	}
+	c := &compiledRules{set: set, labels: make([]collector.RuleLabels, len(set.Rules))}
+	for i, r := range set.Rules {
+		c.labels[i] = collector.RuleLabels{Name: r.Name, Field: r.Field}
+	}
+	s.sets[string(sig)] = c
+	return c, nil
 }
 
 // Apply makes the running members match cfg: rule changes take effect on the
@@ -106,10 +140,16 @@ func (e *Manager) Apply(cfg *config.Config, settings Settings) error {
 	for i, r := range set.Rules {
 		labels[i] = collector.RuleLabels{Name: r.Name, Field: r.Field}
 	}
+	scoped := &scopedRules{rules: cfg.Rules, sets: map[string]*compiledRules{}}
+	targetRules := map[string]*compiledRules{}
+	for _, t := range cfg.Targets() {
+		if targetRules[t.Key()], err = scoped.forTarget(t.Key()); err != nil {
+			return err
+		}
+	}
 
 	e.applyMu.Lock()
 	defer e.applyMu.Unlock()
-	e.rules.Store(&compiledRules{set: set, labels: labels})
 	e.metrics.ForgetRules(labels)
 
 	desired := map[string]config.Target{}
@@ -128,7 +168,9 @@ func (e *Manager) Apply(cfg *config.Config, settings Settings) error {
 			if !ok {
 				removed = append(removed, m)
 			}
+			continue
 		}
+		m.useRules(targetRules[key])
 	}
 	e.mu.Unlock()
 	// A replacement joins the group under the same consumer name, so the old
@@ -155,6 +197,7 @@ func (e *Manager) Apply(cfg *config.Config, settings Settings) error {
 			continue
 		}
 		m := newMember(e, want, settings, false)
+		m.useRules(targetRules[key])
 		e.members[key] = m
 		m.start()
 	}
@@ -317,7 +360,7 @@ func (e *Manager) endPull(p *inflightPull, raw *rawBatch) {
 	if err == nil {
 		res, err = m.puller.finish(p.sent, raw.header)
 	}
-	if current := e.rules.Load(); sh.work != nil && sh.work.rules != current {
+	if current := m.rules.Load(); sh.work != nil && sh.work.rules != current {
 		sh.work.use(current) // a reload's new rules get their series at 0 on idle shards too
 	}
 	groups, next, rawSize := 0, "", 0

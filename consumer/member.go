@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	sls "github.com/aliyun/aliyun-log-go-sdk"
@@ -83,6 +84,9 @@ type member struct {
 	// fromBegin reads shards without a checkpoint from their beginning: the
 	// logstore appeared while the exporter was running.
 	fromBegin bool
+
+	// rules are the compiled rules that apply to this logstore.
+	rules atomic.Pointer[compiledRules]
 
 	client     *sls.Client
 	puller     *puller
@@ -186,6 +190,14 @@ func newMember(eng *Manager, cfg config.Target, settings Settings, fromBegin boo
 func credentialsProvider(cfg config.Target) sls.CredentialsProvider {
 	c := cfg.Credentials
 	return sls.NewStaticCredentialsProvider(c.AccessKeyID, c.AccessKeySecret.Reveal(), c.SecurityToken.Reveal())
+}
+
+// useRules swaps the rules that apply to this logstore; the series of rules
+// that no longer do go.
+func (m *member) useRules(rules *compiledRules) {
+	if old := m.rules.Swap(rules); old != nil && old != rules {
+		m.eng.metrics.KeepRules(m.labels, rules.labels)
+	}
 }
 
 // commitMargin is how long before a stop's deadline draining shards are

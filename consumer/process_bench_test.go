@@ -66,8 +66,8 @@ func benchWork(b *testing.B) *shardWork {
 	}
 	labels := []collector.RuleLabels{{Name: "http_5xx", Field: "status"}, {Name: "http_503", Field: "status"}, {Name: "oom", Field: "*"}}
 	mgr := NewManager(slog.New(slog.DiscardHandler), collector.New(prometheus.NewRegistry()), time.Second)
-	mgr.rules.Store(&compiledRules{set: set, labels: labels})
 	m := &member{eng: mgr, labels: collector.Target{Region: "r", Project: "p", Logstore: "l"}, settings: Settings{SampleMaxLength: 200}}
+	m.rules.Store(&compiledRules{set: set, labels: labels})
 	return mgr.newShardWork(m, 0)
 }
 
