@@ -43,7 +43,9 @@ type Config struct {
 	PullWorkers          int           `yaml:"pull_workers"`
 	PullBufferBytes      ByteSize      `yaml:"pull_buffer_bytes"`
 	LagInterval          time.Duration `yaml:"lag_interval"`
-	RequestTimeout       time.Duration `yaml:"request_timeout"`
+	// DiscoveryInterval is how often projects with logstore patterns are listed.
+	DiscoveryInterval time.Duration `yaml:"discovery_interval"`
+	RequestTimeout    time.Duration `yaml:"request_timeout"`
 	// RetryTimeout is accepted for old configuration files and ignored:
 	// the consumer retries failed calls itself with a capped backoff.
 	RetryTimeout    time.Duration `yaml:"retry_timeout"`
@@ -89,6 +91,7 @@ var Defaults = Config{
 	PullWorkers:          8,
 	PullBufferBytes:      32 << 20,
 	LagInterval:          5 * time.Second,
+	DiscoveryInterval:    time.Minute,
 	RequestTimeout:       10 * time.Second,
 	SampleMaxLength:      200,
 	Canary:               Canary{Interval: 10 * time.Second},
@@ -220,6 +223,7 @@ func (c *Config) validate(root *yaml.Node) error {
 		{"commit_interval", c.CommitInterval, 100 * time.Millisecond, false},
 		{"unscraped_commit_after", c.UnscrapedCommitAfter, time.Second, false},
 		{"lag_interval", c.LagInterval, 100 * time.Millisecond, false},
+		{"discovery_interval", c.DiscoveryInterval, 100 * time.Millisecond, false},
 		{"request_timeout", c.RequestTimeout, time.Second, false},
 	} {
 		if d.v < d.min {

@@ -109,32 +109,3 @@ func (c *Config) credentialsFor(r *Region) (Resolved, error) {
 	}
 	return res, nil
 }
-
-// Target is one logstore to consume, with everything needed to reach it.
-type Target struct {
-	Region      string
-	Endpoint    string
-	ProxyURL    string
-	Compression string // lz4 or zstd
-	Project     string
-	Logstore    string
-	Credentials Resolved
-}
-
-// Key identifies a target: region/project/logstore.
-func (t Target) Key() string { return t.Region + "/" + t.Project + "/" + t.Logstore }
-
-// Targets lists every configured logstore. The config must be validated.
-func (c *Config) Targets() []Target {
-	var out []Target
-	for i := range c.Regions {
-		r := &c.Regions[i]
-		creds, _ := c.credentialsFor(r) // checked by validate
-		for _, p := range r.Projects {
-			for _, l := range p.Logstores {
-				out = append(out, Target{Region: r.Name, Endpoint: r.Endpoint, ProxyURL: r.ProxyURL, Compression: r.Compression, Project: p.Name, Logstore: l, Credentials: creds})
-			}
-		}
-	}
-	return out
-}

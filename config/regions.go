@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"path"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -21,10 +23,70 @@ type Region struct {
 	Projects    []Project    `yaml:"projects"`
 }
 
-// Project lists the logstores read in one project.
+// Project lists the logstores read in one project: names, or globs that
+// discovery resolves by listing the project's logstores.
 type Project struct {
 	Name      string   `yaml:"name"`
 	Logstores []string `yaml:"logstores"`
+	// Exclude drops discovered logstores matching any of these globs.
+	Exclude []string `yaml:"exclude"`
+}
+
+// IsLogstorePattern reports whether a logstores entry is a glob
+// (path.Match syntax) rather than a name.
+func IsLogstorePattern(entry string) bool { return strings.ContainsAny(entry, "*?[") }
+
+// Discovery is a project whose logstores are found by listing it.
+type Discovery struct {
+	Target   Target   // the project's settings; Logstore is empty
+	Patterns []string // globs of logstore names
+	Exclude  []string
+	Named    []string // logstores also listed by name: consumed as such
+}
+
+// Key identifies a discovery: region/project.
+func (d Discovery) Key() string { return d.Target.Region + "/" + d.Target.Project }
+
+// Matches reports whether a listed logstore is one to consume.
+func (d Discovery) Matches(logstore string) bool {
+	for _, g := range d.Exclude {
+		if ok, _ := path.Match(g, logstore); ok {
+			return false
+		}
+	}
+	if slices.Contains(d.Named, logstore) {
+		return false
+	}
+	for _, g := range d.Patterns {
+		if ok, _ := path.Match(g, logstore); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// Discoveries lists the projects with logstore patterns. The config must be validated.
+func (c *Config) Discoveries() []Discovery {
+	var out []Discovery
+	for i := range c.Regions {
+		r := &c.Regions[i]
+		creds, _ := c.credentialsFor(r) // checked by validate
+		for _, p := range r.Projects {
+			d := Discovery{Target: Target{Region: r.Name, Endpoint: r.Endpoint, ProxyURL: r.ProxyURL, Compression: r.Compression, Project: p.Name, Credentials: creds},
+				Exclude: p.Exclude}
+			for _, l := range p.Logstores {
+				if IsLogstorePattern(l) {
+					d.Patterns = append(d.Patterns, l)
+				} else {
+					d.Named = append(d.Named, l)
+				}
+			}
+			if len(d.Patterns) > 0 {
+				out = append(out, d)
+			}
+		}
+	}
+	return out
 }
 
 var (
@@ -39,9 +101,9 @@ func (c *Config) validateRegions(at locate) error {
 	seenTargets := map[string]string{}
 	for i := range c.Regions {
 		r := &c.Regions[i]
-		path := fmt.Sprintf("regions[%d]", i)
+		rpath := fmt.Sprintf("regions[%d]", i)
 		if !endpointRE.MatchString(r.Endpoint) {
-			return at(path+".endpoint", "regions[%d]: endpoint %q must be a host name or IP with optional port and http(s):// prefix", i, r.Endpoint)
+			return at(rpath+".endpoint", "regions[%d]: endpoint %q must be a host name or IP with optional port and http(s):// prefix", i, r.Endpoint)
 		}
 		if r.Name == "" {
 			r.Name = RegionFromEndpoint(r.Endpoint)
@@ -49,7 +111,7 @@ func (c *Config) validateRegions(at locate) error {
 		if r.ProxyURL != "" {
 			u, err := url.Parse(r.ProxyURL)
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return at(path+".proxy_url", "region %s: proxy_url %q must be an http(s) URL", r.Name, r.ProxyURL)
+				return at(rpath+".proxy_url", "region %s: proxy_url %q must be an http(s) URL", r.Name, r.ProxyURL)
 			}
 		}
 		switch r.Compression {
@@ -57,25 +119,36 @@ func (c *Config) validateRegions(at locate) error {
 			r.Compression = "lz4"
 		case "lz4", "zstd":
 		default:
-			return at(path+".compression", "region %s: compression %q must be lz4 or zstd", r.Name, r.Compression)
+			return at(rpath+".compression", "region %s: compression %q must be lz4 or zstd", r.Name, r.Compression)
 		}
 		if r.Credentials != nil {
 			if err := r.Credentials.validate(); err != nil {
-				return at(path+".credentials", "region %s: credentials: %v", r.Name, err)
+				return at(rpath+".credentials", "region %s: credentials: %v", r.Name, err)
 			}
 		}
 		if len(r.Projects) == 0 {
-			return at(path, "region %s: at least one project is required", r.Name)
+			return at(rpath, "region %s: at least one project is required", r.Name)
 		}
 		for j, p := range r.Projects {
-			ppath := fmt.Sprintf("%s.projects[%d]", path, j)
+			ppath := fmt.Sprintf("%s.projects[%d]", rpath, j)
 			if !nameRE.MatchString(p.Name) {
 				return at(ppath+".name", "region %s: project name %q is invalid", r.Name, p.Name)
 			}
 			if len(p.Logstores) == 0 {
 				return at(ppath+".logstores", "region %s project %s: at least one logstore is required", r.Name, p.Name)
 			}
+			for k, g := range p.Exclude {
+				if _, err := path.Match(g, ""); err != nil || strings.Contains(g, "/") {
+					return at(fmt.Sprintf("%s.exclude[%d]", ppath, k), "region %s project %s: exclude %q is not a valid glob of logstore names", r.Name, p.Name, g)
+				}
+			}
 			for k, l := range p.Logstores {
+				if IsLogstorePattern(l) {
+					if _, err := path.Match(l, ""); err != nil || strings.Contains(l, "/") {
+						return at(fmt.Sprintf("%s.logstores[%d]", ppath, k), "region %s project %s: logstore pattern %q is not a valid glob of logstore names (*, ?, [a-z])", r.Name, p.Name, l)
+					}
+					continue
+				}
 				if !nameRE.MatchString(l) {
 					return at(fmt.Sprintf("%s.logstores[%d]", ppath, k), "region %s project %s: logstore name %q is invalid", r.Name, p.Name, l)
 				}
@@ -87,7 +160,7 @@ func (c *Config) validateRegions(at locate) error {
 			}
 		}
 		if _, err := c.credentialsFor(r); err != nil {
-			return at(path, "region %s: %v", r.Name, err)
+			return at(rpath, "region %s: %v", r.Name, err)
 		}
 	}
 	return nil
@@ -112,4 +185,36 @@ func IsIPEndpoint(endpoint string) bool {
 		host = h
 	}
 	return net.ParseIP(host) != nil
+}
+
+// Target is one logstore to consume, with everything needed to reach it.
+type Target struct {
+	Region      string
+	Endpoint    string
+	ProxyURL    string
+	Compression string // lz4 or zstd
+	Project     string
+	Logstore    string
+	Credentials Resolved
+}
+
+// Key identifies a target: region/project/logstore.
+func (t Target) Key() string { return t.Region + "/" + t.Project + "/" + t.Logstore }
+
+// Targets lists every logstore configured by name. The config must be validated.
+func (c *Config) Targets() []Target {
+	var out []Target
+	for i := range c.Regions {
+		r := &c.Regions[i]
+		creds, _ := c.credentialsFor(r) // checked by validate
+		for _, p := range r.Projects {
+			for _, l := range p.Logstores {
+				if IsLogstorePattern(l) {
+					continue // found by discovery
+				}
+				out = append(out, Target{Region: r.Name, Endpoint: r.Endpoint, ProxyURL: r.ProxyURL, Compression: r.Compression, Project: p.Name, Logstore: l, Credentials: creds})
+			}
+		}
+	}
+	return out
 }
