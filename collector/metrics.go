@@ -34,6 +34,9 @@ type Metrics struct {
 
 	unscrapedCommits *prometheus.CounterVec
 
+	discovered      *prometheus.GaugeVec
+	discoveryErrors *prometheus.CounterVec
+
 	// The per-shard and per-logstore families (exposition.go): written
 	// directly by Handler, and served by hotRegistry for everything else.
 	shards      *shardStore
@@ -71,6 +74,14 @@ func New(reg prometheus.Registerer) *Metrics {
 			Namespace: namespace, Name: "consumer_unscraped_commits_total",
 			Help: "Checkpoint commits made past counts no Prometheus scrape had acknowledged, because nothing scraped for unscraped_commit_after.",
 		}, targetLabels),
+		discovered: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "discovery_logstores",
+			Help: "Logstores of the project matching its logstore patterns at the last successful listing.",
+		}, []string{"region", "project"}),
+		discoveryErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "discovery_errors_total",
+			Help: "Failed listings of a project's logstores, by SLS error code (ClientError: no answer).",
+		}, []string{"region", "project", "code"}),
 		shards:      newShardStore(),
 		state:       &stateSlot{},
 		hotRegistry: prometheus.NewRegistry(),
@@ -91,7 +102,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		return 0
 	})
 	reg.MustRegister(m.errors, m.lastMatch, m.canaryLatency,
-		m.reloadSuccess, m.reloadTimestamp, m.unscrapedCommits, scrapesAcked, lastAck,
+		m.reloadSuccess, m.reloadTimestamp, m.unscrapedCommits, m.discovered, m.discoveryErrors, scrapesAcked, lastAck,
 		versioncollector.NewCollector("sls_keyword_exporter"))
 	return m
 }
@@ -144,6 +155,16 @@ func (m *Metrics) DeleteTarget(t Target) {
 	m.canaryLatency.DeletePartialMatch(l)
 	m.unscrapedCommits.DeletePartialMatch(l)
 	m.lastMatch.retain(func(k lastMatchKey) bool { return k.target != t })
+}
+
+// SetDiscovered records how many logstores a project's patterns matched.
+func (m *Metrics) SetDiscovered(region, project string, n int) {
+	m.discovered.WithLabelValues(region, project).Set(float64(n))
+}
+
+// CountDiscoveryError counts a failed listing of a project's logstores.
+func (m *Metrics) CountDiscoveryError(region, project, code string) {
+	m.discoveryErrors.WithLabelValues(region, project, code).Inc()
 }
 
 // CountUnscrapedCommit counts a checkpoint committed without a scrape's acknowledgement.

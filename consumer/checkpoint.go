@@ -33,6 +33,10 @@ func (m *member) commit(now time.Time, always bool) {
 		return
 	}
 	m.lastCommit = now
+	if m.gone {
+		m.mu.Unlock()
+		return
+	}
 	acked := m.eng.acks.Acked()
 	unconditional := m.eng.unscraped(now, m.settings.UnscrapedCommitAfter)
 	var jobs []commitJob
@@ -116,6 +120,7 @@ func (m *member) releaseDrained(now time.Time) {
 	for _, sh := range draining {
 		m.mu.Lock()
 		job, needCommit := m.commitJobLocked(sh, acked, unconditional)
+		needCommit = needCommit && !m.gone
 		m.mu.Unlock()
 		committed := !needCommit || m.sendCommit(job)
 		m.mu.Lock()

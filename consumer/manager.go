@@ -4,6 +4,7 @@ package consumer
 import (
 	"log/slog"
 	"math/rand/v2"
+	"reflect"
 	"sort"
 	"strconv"
 	"sync"
@@ -34,10 +35,12 @@ type Manager struct {
 
 	// applyMu serialises Apply and Stop; mu guards the fields below and is
 	// never held while members stop, so scrapes go on during a reload.
-	applyMu  sync.Mutex
-	mu       sync.Mutex
-	settings Settings
-	members  map[string]*member
+	applyMu     sync.Mutex
+	mu          sync.Mutex
+	settings    Settings
+	scoped      *scopedRules // the rules of the last Apply, for discovered logstores
+	members     map[string]*member
+	discoverers map[string]*discoverer // by region/project, under applyMu
 }
 
 var _ collector.StateSource = (*Manager)(nil)
@@ -53,6 +56,7 @@ func NewManager(logger *slog.Logger, metrics *collector.Metrics, stopTimeout tim
 		startedAt:   time.Now(),
 		transports:  newTransports(),
 		members:     map[string]*member{},
+		discoverers: map[string]*discoverer{},
 	}
 }
 
@@ -158,7 +162,42 @@ func (e *Manager) Apply(cfg *config.Config, settings Settings) error {
 	}
 	e.mu.Lock()
 	restartAll := settings != e.settings
+	e.mu.Unlock()
+
+	// Projects with logstore patterns: keep a discoverer whose project and
+	// settings are unchanged, with the logstores it found; replace the others.
+	wanted := map[string]config.Discovery{}
+	for _, d := range cfg.Discoveries() {
+		wanted[d.Key()] = d
+	}
+	var starting []*discoverer
+	for key, d := range e.discoverers {
+		if want, ok := wanted[key]; ok && !restartAll && d.interval == cfg.DiscoveryInterval && reflect.DeepEqual(want, d.spec) {
+			for name := range d.found {
+				t := d.spec.Target
+				t.Logstore = name
+				if _, named := desired[t.Key()]; !named {
+					desired[t.Key()] = t
+					if compiled, err := scoped.forTarget(t.Key()); err == nil {
+						targetRules[t.Key()] = compiled
+					}
+				}
+			}
+			delete(wanted, key)
+			continue
+		}
+		d.stop()
+		delete(e.discoverers, key)
+	}
+	for key, spec := range wanted {
+		d := e.newDiscoverer(spec, settings, cfg.DiscoveryInterval)
+		e.discoverers[key] = d
+		starting = append(starting, d)
+	}
+
+	e.mu.Lock()
 	e.settings = settings
+	e.scoped = scoped
 	var stopping, removed []*member
 	for key, m := range e.members {
 		want, ok := desired[key]
@@ -198,8 +237,14 @@ func (e *Manager) Apply(cfg *config.Config, settings Settings) error {
 		}
 		m := newMember(e, want, settings, false)
 		m.useRules(targetRules[key])
+		if d := e.discoverers[want.Region+"/"+want.Project]; d != nil && d.found[want.Logstore] {
+			m.onGone = d.relist
+		}
 		e.members[key] = m
 		m.start()
+	}
+	for _, d := range starting {
+		go e.runDiscoverer(d)
 	}
 	return nil
 }
@@ -221,6 +266,10 @@ func (e *Manager) stopMembers(members []*member) {
 func (e *Manager) Stop() {
 	e.applyMu.Lock()
 	defer e.applyMu.Unlock()
+	for key, d := range e.discoverers {
+		d.stop()
+		delete(e.discoverers, key)
+	}
 	e.mu.Lock()
 	members := make([]*member, 0, len(e.members))
 	for key, m := range e.members {
@@ -389,6 +438,9 @@ func (e *Manager) endPull(p *inflightPull, raw *rawBatch) {
 		code := errorCode(err)
 		e.metrics.CountError(m.labels, "PullLogs", code)
 		sh.pullFailures++
+		if code == codeLogStoreNotExist && m.onGone != nil {
+			m.onGone()
+		}
 		if sh.pullFailures == upFailureThreshold {
 			m.logger.Warn("Pulls keep failing", "shard", sh.id, "err", err)
 		}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net/http"
 	"sort"
 	"strconv"
 	"sync"
@@ -84,6 +83,9 @@ type member struct {
 	// fromBegin reads shards without a checkpoint from their beginning: the
 	// logstore appeared while the exporter was running.
 	fromBegin bool
+	// onGone, for a discovered logstore, asks for a listing when SLS says
+	// the logstore does not exist: a listing without it stops the member.
+	onGone func()
 
 	// rules are the compiled rules that apply to this logstore.
 	rules atomic.Pointer[compiledRules]
@@ -134,6 +136,7 @@ type member struct {
 	lastLagProbe    time.Time
 	lastCanary      time.Time
 	probing         bool
+	gone            bool // the logstore no longer exists: commit nothing
 }
 
 // retiredShard is a released shard whose series leave the page once the
@@ -168,8 +171,7 @@ func newMember(eng *Manager, cfg config.Target, settings Settings, fromBegin boo
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.pullCtx, m.cancelPulls = context.WithCancel(m.ctx)
 	transport := eng.transports.acquire(cfg, settings.RequestTimeout)
-	// No client timeout: the transport cuts each request at RequestTimeout.
-	httpClient := &http.Client{Transport: &cancelOnStop{base: transport, stop: m.ctx}}
+	httpClient := newSDKHTTPClient(transport, m.ctx)
 	credentials := credentialsProvider(cfg)
 	userAgent := "sls_keyword_exporter/" + settings.ConsumerGroup + "_" + settings.ConsumerName
 	// Every field the SDK would fill lazily is set here: it writes them under
@@ -479,6 +481,9 @@ func (m *member) heartbeat() {
 		m.hbFailures++
 		if m.hbFailures == upFailureThreshold {
 			m.logger.Warn("Heartbeats keep failing", "err", err)
+		}
+		if code == codeLogStoreNotExist && m.onGone != nil {
+			m.onGone()
 		}
 		switch {
 		case code == codeGroupNotExist:

@@ -92,6 +92,13 @@ func endpointAddress(endpoint string) string {
 	return net.JoinHostPort(host, port)
 }
 
+// newSDKHTTPClient is the client an SDK client sends through: the region's
+// transport, every request cut when ctx ends. No client timeout: the
+// transport cuts each request at the request timeout itself.
+func newSDKHTTPClient(transport *leanTransport, ctx context.Context) *http.Client {
+	return &http.Client{Transport: &cancelOnStop{base: transport, stop: ctx}}
+}
+
 // cancelOnStop ties every request to a member's lifetime: the SDK builds
 // requests without a context, so this is how a stop aborts them in flight.
 // The lean transport enforces the request timeout itself, and reads answers
