@@ -51,13 +51,17 @@ vet:
 
 lint: style vet
 
-# Benchmarks print figures; they are not pass/fail.
+# Benchmarks print figures; they are not pass/fail. The engine benchmarks
+# (e2e) run the exporter and a do-nothing client on the SDK's consumer
+# library on the same emulator data, one after the other, and print both.
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 3s ./pkg/... ./consumer/... ./match/...
+	$(GO) test -run '^$$' -bench . -benchtime 3s ./pkg/... ./consumer/...
+	$(GO) test -run '^$$' -bench . -benchtime 3s -cpu 1 ./match/
+	$(GO) test -run '^$$' -bench 'BenchmarkEngineThroughput|BenchmarkIdleShards' -benchtime 1x -timeout 30m ./e2e/
 
-# Log-to-alert latency through emulator, exporter, Prometheus and Alertmanager (about a minute).
+# Log-to-alert latency through emulator, exporter, Prometheus and Alertmanager: 200 spaced writes (about 3 minutes).
 bench-latency:
-	$(GO) test -run '^$$' -bench BenchmarkLogToAlert -benchtime 1x ./e2e/
+	$(GO) test -run '^$$' -bench BenchmarkLogToAlert -benchtime 1x -timeout 20m ./e2e/
 
 # Regenerate the committed Grafana dashboard (a test fails when it is stale).
 dashboards:
@@ -67,6 +71,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzSplice -fuzztime $(FUZZTIME) ./pkg/slsemu/
 	$(GO) test -run '^$$' -fuzz FuzzPutLogsBody -fuzztime $(FUZZTIME) ./pkg/slsemu/
 	$(GO) test -run '^$$' -fuzz FuzzRequestParsing -fuzztime $(FUZZTIME) ./pkg/slsemu/
+	$(GO) test -run '^$$' -fuzz FuzzWalkerMatchesSDK -fuzztime $(FUZZTIME) ./consumer/logwire/
+	$(GO) test -run '^$$' -fuzz '^FuzzMatchEqualsRegexp$$' -fuzztime $(FUZZTIME) ./match/
 
 # The binary the Dockerfile copies, where promu puts it: .build/<os>-<arch>/ (static, same ldflags as build).
 DOCKER_OS   ?= linux
