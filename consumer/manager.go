@@ -485,7 +485,7 @@ func (e *Manager) endPull(p *inflightPull, raw *rawBatch) {
 	}
 	switch {
 	case current && sh.status == shardActive:
-		m.sched.schedule(sh, due)
+		m.sched.schedule(sh, due, groups > 0) // a shard with data gets a worker of its own
 	case sh.status == shardDraining:
 		m.wake()
 	}

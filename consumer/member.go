@@ -267,7 +267,7 @@ func (m *member) run() {
 	m.logger.Info("Consuming logstore", "consumer_group", m.settings.ConsumerGroup, "consumer", m.settings.ConsumerName, "group_timeout", groupTimeout)
 	m.mu.Lock()
 	m.hbStarted = true
-	m.heartbeats.schedule(m, time.Now())
+	m.heartbeats.schedule(m, time.Now(), false)
 	m.mu.Unlock()
 
 	timer := time.NewTimer(0)
@@ -426,7 +426,7 @@ func (e *Manager) heartbeatJob(m *member) {
 	}
 	// ±10% jitter keeps a thousand members from heartbeating in step.
 	interval := m.settings.HeartbeatInterval
-	m.heartbeats.schedule(m, time.Now().Add(interval-interval/10+time.Duration(rand.Int64N(int64(interval/5)+1))))
+	m.heartbeats.schedule(m, time.Now().Add(interval-interval/10+time.Duration(rand.Int64N(int64(interval/5)+1))), false)
 }
 
 // heartbeatBatch runs the heartbeats of a batch at once: their answers
@@ -523,7 +523,7 @@ func (m *member) applyGrantLocked(granted []int, now time.Time) {
 			sh.status = shardActive
 			m.eng.activeShards.Add(1)
 			if !sh.inFlight { // else its puller schedules it when done
-				m.sched.schedule(sh, now)
+				m.sched.schedule(sh, now, false)
 			}
 		}
 	}
@@ -762,7 +762,7 @@ func (m *member) acquireShard(sh *shardState, saved map[int]string, now time.Tim
 	sh.readonly = m.meta[sh.id].readonly
 	sh.status = shardActive
 	m.eng.activeShards.Add(1)
-	m.sched.schedule(sh, now.Add(m.eng.firstPollDelay(m.settings)))
+	m.sched.schedule(sh, now.Add(m.eng.firstPollDelay(m.settings)), false)
 	m.logger.Debug("Shard acquired", "shard", sh.id, "from", fmt.Sprintf("%s%s", map[bool]string{true: "start position ", false: "checkpoint"}[startEntry], from), "readonly", sh.readonly)
 }
 

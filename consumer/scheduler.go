@@ -14,6 +14,10 @@ const maxBatch = 128
 type schedSlot struct {
 	due   time.Time
 	index int // -1 while not queued
+	// alone: run in a batch of its own, on whichever worker is free (a
+	// shard with data to read: several of those should not queue behind
+	// one another on one worker while others idle).
+	alone bool
 }
 
 // schedItem is anything a scheduler can queue.
@@ -59,11 +63,12 @@ func newScheduler[T schedItem](workers int, slack time.Duration, newWorker func(
 	return s
 }
 
-// schedule queues item to run at due (or moves it there if queued).
-func (s *scheduler[T]) schedule(item T, due time.Time) {
+// schedule queues item to run at due (or moves it there if queued); alone
+// keeps it out of batches.
+func (s *scheduler[T]) schedule(item T, due time.Time, alone bool) {
 	s.mu.Lock()
 	slot := item.slot()
-	slot.due = due
+	slot.due, slot.alone = due, alone
 	if slot.index >= 0 {
 		heap.Fix(&s.queue, slot.index)
 	} else {
@@ -109,15 +114,19 @@ func (s *scheduler[T]) dispatch() {
 		wait := time.Hour
 		now := time.Now()
 		for len(s.queue) > 0 {
-			d := s.queue[0].slot().due.Sub(now)
+			top := s.queue[0].slot()
+			d := top.due.Sub(now)
 			if d > 0 && (len(batch) == 0 || d > s.slack) {
 				if len(batch) == 0 {
 					wait = d
 				}
 				break
 			}
+			if top.alone && len(batch) > 0 {
+				break
+			}
 			batch = append(batch, heap.Pop(&s.queue).(T))
-			if len(batch) == maxBatch {
+			if top.alone || len(batch) == maxBatch {
 				break
 			}
 		}
