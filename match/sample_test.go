@@ -1,0 +1,189 @@
+// Samplers and redaction against exact renderings: default masks, custom keys and patterns, redaction before the cut, invalid UTF-8, sample fields.
+package match
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestDefaultRedactionMasksSecrets(t *testing.T) {
+	r := DefaultRedactor()
+	cases := []struct{ key, value, want string }{
+		// Whole values of sensitive keys, whatever their spelling.
+		{"password", "hunter2", "***"},
+		{"DB_PASSWORD", "hunter2", "***"},
+		{"x-auth-token", "abc", "***"},
+		{"accessToken", "abc", "***"},
+		{"Authorization", "Bearer abc.def", "***"},
+		{"set-cookie", "sid=1; Path=/", "***"},
+		{"cookies", "sid=1", "***"},
+		{"X-Api-Key", "k1", "***"},
+		{"apiKey", "k1", "***"},
+		{"ALIBABA_CLOUD_ACCESS_KEY_SECRET", "s", "***"},
+		{"__tag__:token", "t", "***"},
+		{"password", "", ""},
+		// Keys that only look alike keep their values.
+		{"tokenizer", "bpe", "bpe"},
+		{"secretary", "alice", "alice"},
+		{"status", "500", "500"},
+		// Pairs inside values.
+		{"path", "/login?token=s3cr3t&x=1", "/login?token=***&x=1"},
+		{"msg", "retry with password=hunter2 failed", "retry with password=*** failed"},
+		{"msg", "user=alice passwd: hunter2", "user=alice passwd: ***"},
+		{"body", `{"user":"alice","password":"hun\"ter2","n":1}`, `{"user":"alice","password":"***","n":1}`},
+		{"body", `{\"client_secret\":\"abc\"}`, `{\"client_secret\":\"***\"}`},
+		{"headers", "Authorization: Bearer abc.def\nHost: x", "Authorization: Bearer ***\nHost: x"},
+		{"headers", "authorization=Basic dXNlcjpwYXNz", "authorization=Basic ***"},
+		{"headers", `"Authorization": "Bearer abc.def"`, `"Authorization": "Bearer ***"`},
+		{"headers", "Cookie: sid=abc; theme=dark\r\nAccept: */*", "Cookie: ***\r\nAccept: */*"},
+		{"msg", "X-Api-Key:k1,next", "X-Api-Key:***,next"},
+		{"msg", "at 10:15:30 tokens=5 done", "at 10:15:30 tokens=*** done"},
+		{"msg", "tokenizer=bpe", "tokenizer=bpe"},
+		// Bearer tokens and URL passwords anywhere.
+		{"msg", "sent bearer xyz.123 upstream", "sent bearer *** upstream"},
+		{"url", "https://alice:pa55@db.example.com/x", "https://alice:***@db.example.com/x"},
+		{"url", "https://db.example.com:5432/x", "https://db.example.com:5432/x"},
+	}
+	for _, c := range cases {
+		if got := string(r.Redact([]byte(c.key), []byte(c.value))); got != c.want {
+			t.Errorf("Redact(%s, %q) = %q, want %q", c.key, c.value, got, c.want)
+		}
+	}
+}
+
+func TestRedactNeverWritesIntoTheValue(t *testing.T) {
+	v := []byte("a?token=s3cr3t")
+	_ = DefaultRedactor().Redact([]byte("url"), v)
+	if string(v) != "a?token=s3cr3t" {
+		t.Fatalf("the source value changed: %q", v)
+	}
+	clean := []byte("nothing to hide")
+	if got := DefaultRedactor().Redact([]byte("msg"), clean); &got[0] != &clean[0] {
+		t.Fatal("an unchanged value should be returned as is, not copied")
+	}
+}
+
+func TestCustomRedaction(t *testing.T) {
+	r, err := NewRedactor(RedactOptions{
+		Keys: []string{"session_id"},
+		Patterns: []RedactPattern{
+			{Regex: `\b(\d{4})\d{8}(\d{4})\b`, Replacement: "$1********$2"},
+			{Regex: `[\w.]+@example\.com`},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct{ key, value, want string }{
+		{"session-id", "42", "***"},
+		{"msg", "resume session_id=42 ok", "resume session_id=*** ok"},
+		{"msg", "card 4111111111111111 by bob@example.com", "card 4111********1111 by ***"},
+		{"password", "still masked", "***"},
+	}
+	for _, c := range cases {
+		if got := string(r.Redact([]byte(c.key), []byte(c.value))); got != c.want {
+			t.Errorf("Redact(%s, %q) = %q, want %q", c.key, c.value, got, c.want)
+		}
+	}
+
+	only, err := NewRedactor(RedactOptions{DisableDefaults: true, Keys: []string{"ssn"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ key, value, want string }{
+		{"password", "hunter2", "hunter2"},
+		{"msg", "Authorization: Bearer abc ssn=123", "Authorization: Bearer abc ssn=***"},
+		{"url", "https://a:b@h", "https://a:b@h"},
+	} {
+		if got := string(only.Redact([]byte(c.key), []byte(c.value))); got != c.want {
+			t.Errorf("without defaults: Redact(%s, %q) = %q, want %q", c.key, c.value, got, c.want)
+		}
+	}
+
+	if _, err := NewRedactor(RedactOptions{Patterns: []RedactPattern{{Regex: "ok"}, {Regex: "("}}}); err == nil ||
+		err.Error() != "patterns[1]: invalid regex \"(\": error parsing regexp: missing closing ): `(`" {
+		t.Fatalf("bad pattern: %v", err)
+	}
+}
+
+func TestSamplerRedactsBeforeItCuts(t *testing.T) {
+	s := NewSampler(SamplerOptions{MaxLength: 32})
+	// Cut first, "token=abcdefghijklmnop…" would show half the secret, and
+	// the card pattern below would no longer match its cut digits.
+	got := s.Render(fields("msg", "x token=abcdefghijklmnopqrstuvwxyz", "status", "500"))
+	if want := `msg="x token=***" status=500`; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	card, err := NewRedactor(RedactOptions{Patterns: []RedactPattern{{Regex: `\d{16}`, Replacement: "<card>"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = NewSampler(SamplerOptions{MaxLength: 24, Redactor: card}).Render(fields("a", "0123456789", "b", "4111111111111111 paid"))
+	if want := `a=0123456789 b="<card…`; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestSamplerKeepsTheRenderingOfRenderSample(t *testing.T) {
+	log := fields("status", "500", "path", "/api/v1/orders", "agent", "curl 8", "empty", "")
+	if got, want := NewSampler(SamplerOptions{}).Render(log), RenderSample(log, 200); got != want {
+		t.Errorf("sampler %q, RenderSample %q", got, want)
+	}
+	bad := NewSampler(SamplerOptions{}).Render([]Field{
+		{Key: []byte("k"), Value: []byte{'a', 0xff, 'b'}},
+		{Key: []byte("msg"), Value: []byte("\xfe password=hunter2")},
+	})
+	if want := "k=a\uFFFDb msg=\"\uFFFD password=***\""; bad != want || !utf8.ValidString(bad) {
+		t.Errorf("invalid UTF-8: got %q, want %q", bad, want)
+	}
+	long := NewSampler(SamplerOptions{MaxLength: 64}).Render(fields("msg", strings.Repeat("é", 500)))
+	if len(long) != 63 || !utf8.ValidString(long) || !strings.HasSuffix(long, "…") {
+		t.Errorf("cut sample is %d bytes, valid=%v: %q", len(long), utf8.ValidString(long), long)
+	}
+	if n := len(NewSampler(SamplerOptions{MaxLength: 1}).Render(fields("msg", strings.Repeat("x", 100)))); n != MinSampleLength {
+		t.Errorf("a sampler of length 1 rendered %d bytes, want %d", n, MinSampleLength)
+	}
+}
+
+func TestSamplerFields(t *testing.T) {
+	log := fields("status", "503", "path", "/x", "password", "p", "msg", "m",
+		"__topic__", "web", "__source__", "10.0.0.1", "__tag__:__hostname__", "node-1")
+	cases := []struct {
+		fields []string
+		want   string
+		meta   bool
+	}{
+		{nil, "msg=m password=*** path=/x status=503", false},
+		{[]string{"status", "path"}, "path=/x status=503", false},
+		{[]string{"status", "password", "missing"}, "password=*** status=503", false},
+		{[]string{"status", "__topic__", "__tag__:__hostname__"}, "__tag__:__hostname__=node-1 __topic__=web status=503", true},
+	}
+	for _, c := range cases {
+		s := NewSampler(SamplerOptions{Fields: c.fields})
+		if got := s.Render(log); got != c.want {
+			t.Errorf("fields %v: got %q, want %q", c.fields, got, c.want)
+		}
+		if s.NeedsMetadata() != c.meta {
+			t.Errorf("fields %v: NeedsMetadata %v, want %v", c.fields, s.NeedsMetadata(), c.meta)
+		}
+	}
+}
+
+func TestKeepMetadataCopiesWhatTheSamplerShows(t *testing.T) {
+	s := NewSampler(SamplerOptions{Fields: []string{"status", "__source__", "__tag__:zone"}})
+	var kept MetadataCopy
+	log := fields("status", "500", "__topic__", "t", "__source__", "10.0.0.1", "__tag__:zone", "a", "__tag__:other", "b")
+	s.KeepMetadata(&kept, log)
+	for i := range log { // the caller's buffers are reused for the next log
+		clear(log[i].Value)
+	}
+	contents := fields("status", "500")
+	if got, want := s.Render(append(contents, kept.Fields()...)), "__source__=10.0.0.1 __tag__:zone=a status=500"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	s.KeepMetadata(&kept, fields("status", "502"))
+	if n := len(kept.Fields()); n != 0 {
+		t.Errorf("a log without metadata kept %d fields", n)
+	}
+}
