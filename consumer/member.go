@@ -48,7 +48,7 @@ const (
 	upFailureThreshold = 3
 	// shardRefreshInterval is how often ListShards runs to notice splits
 	// and merges (a heartbeat granting an unknown shard also triggers it).
-	shardRefreshInterval = 30 * time.Second
+	shardRefreshInterval = time.Minute
 	// drainPoll is how often a draining member checks for a scrape's
 	// acknowledgement.
 	drainPoll = 50 * time.Millisecond
@@ -644,11 +644,17 @@ func (m *member) step(now time.Time) bool {
 func (m *member) nextStep(now time.Time) time.Duration {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	wait := min(m.settings.CommitInterval, m.settings.LagInterval, shardRefreshInterval)
+	// A member whose shards are all quiet has nothing to commit or probe:
+	// it sleeps until the next shard listing, and a pull that brings data
+	// wakes it. A thousand quiet logstores then wake rarely.
+	wait := max(shardRefreshInterval-now.Sub(m.lastShardList), 0)
 	if m.settings.Canary.Enabled {
 		wait = min(wait, m.settings.Canary.Interval)
 	}
 	for _, sh := range m.shards {
+		if len(sh.pending) > 0 || !sh.caughtUp {
+			wait = min(wait, m.settings.CommitInterval, m.settings.LagInterval)
+		}
 		switch sh.status {
 		case shardDraining:
 			wait = min(wait, drainPoll)
