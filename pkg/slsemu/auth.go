@@ -22,6 +22,9 @@ type AccessKey struct {
 	ID            string `yaml:"id"`
 	Secret        string `yaml:"secret"`
 	SecurityToken string `yaml:"security_token,omitempty"` // when set, requests must carry it (STS)
+	// Expires, when set, is when the key stops working: requests signed
+	// with it then get 401 Unauthorized "...has expired." (sls-api.md §3.3).
+	Expires time.Time `yaml:"expires,omitempty"`
 }
 
 const maxClockSkew = 15 * time.Minute
@@ -42,13 +45,16 @@ func authenticate(r *http.Request, body []byte, keys map[string]AccessKey, now t
 	}
 }
 
-func lookupKey(id string, r *http.Request, keys map[string]AccessKey) (AccessKey, *APIError) {
+func lookupKey(id string, r *http.Request, keys map[string]AccessKey, now time.Time) (AccessKey, *APIError) {
 	key, ok := keys[id]
 	if !ok {
 		return key, newAPIError(http.StatusUnauthorized, "Unauthorized", "AccessKeyId not found: %s", id)
 	}
 	if key.SecurityToken != "" && r.Header.Get("x-acs-security-token") != key.SecurityToken {
 		return key, newAPIError(http.StatusUnauthorized, "Unauthorized", "The security token you provided is invalid.")
+	}
+	if !key.Expires.IsZero() && !now.Before(key.Expires) {
+		return key, newAPIError(http.StatusUnauthorized, "Unauthorized", "The security token you provided has expired.")
 	}
 	return key, nil
 }
@@ -59,7 +65,7 @@ func verifyV1(r *http.Request, body []byte, credential string, keys map[string]A
 		return "", newAPIError(http.StatusUnauthorized, "Unauthorized", "malformed Authorization header")
 	}
 	id, signature := credential[:sep], credential[sep+1:]
-	key, apiErr := lookupKey(id, r, keys)
+	key, apiErr := lookupKey(id, r, keys, now)
 	if apiErr != nil {
 		return id, apiErr
 	}
@@ -147,7 +153,7 @@ func verifyV4(r *http.Request, params string, keys map[string]AccessKey, now tim
 		return "", newAPIError(http.StatusUnauthorized, "Unauthorized", "malformed SLS4-HMAC-SHA256 Authorization header")
 	}
 	id, date, regionName := scopeParts[0], scopeParts[1], scopeParts[2]
-	key, apiErr := lookupKey(id, r, keys)
+	key, apiErr := lookupKey(id, r, keys, now)
 	if apiErr != nil {
 		return id, apiErr
 	}

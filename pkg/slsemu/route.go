@@ -50,7 +50,7 @@ func (s *Server) serveAPI(c *call) int {
 	if c.body, apiErr = readBody(c.r); apiErr != nil {
 		return c.fail(apiErr)
 	}
-	if _, apiErr = authenticate(c.r, c.body, s.keys, c.now); apiErr != nil {
+	if _, apiErr = authenticate(c.r, c.body, *s.keys.Load(), c.now); apiErr != nil {
 		return c.fail(apiErr)
 	}
 	if route == "ListProject" {

@@ -31,7 +31,7 @@ type Server struct {
 
 	world        *World
 	logger       *slog.Logger
-	keys         map[string]AccessKey
+	keys         atomic.Pointer[map[string]AccessKey] // replaced whole by AddAccessKey
 	regions      []*region
 	maxPullBytes int
 
@@ -64,15 +64,16 @@ func NewServer(world *World, opts Options) (*Server, error) {
 	s := &Server{
 		world:        world,
 		logger:       logger,
-		keys:         map[string]AccessKey{},
 		projects:     map[string]*project{},
 		maxPullBytes: world.MaxPullBytes,
 		startedAt:    time.Now(),
 	}
 	s.handlerByRoute = s.handlers()
+	keys := map[string]AccessKey{}
 	for _, k := range world.AccessKeys {
-		s.keys[k.ID] = k
+		keys[k.ID] = k
 	}
+	s.keys.Store(&keys)
 	now := time.Now()
 	for _, rc := range world.Regions {
 		reg := &region{name: rc.Name, endpoint: stripScheme(rc.Endpoint)}
@@ -149,6 +150,26 @@ func (s *Server) Start(addr string) error {
 		}()
 	}
 	return nil
+}
+
+// AddAccessKey makes the emulator accept a key from now on, replacing one
+// with the same ID: e.g. temporary credentials an STS stand-in issued, with
+// their SecurityToken and Expires. Safe while serving.
+func (s *Server) AddAccessKey(k AccessKey) error {
+	if k.ID == "" || k.Secret == "" {
+		return errors.New("AddAccessKey: id and secret are required")
+	}
+	for {
+		old := s.keys.Load()
+		keys := make(map[string]AccessKey, len(*old)+1)
+		for id, v := range *old {
+			keys[id] = v
+		}
+		keys[k.ID] = k
+		if s.keys.CompareAndSwap(old, &keys) {
+			return nil
+		}
+	}
 }
 
 // Close stops serving, closing open connections, and stops the traffic generator.
