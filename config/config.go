@@ -60,12 +60,42 @@ type Config struct {
 	cursorStartTime time.Time
 }
 
-// Credentials is an AccessKey pair, optionally with an STS token.
+// Credentials says where a region's SLS credentials come from: an AccessKey
+// (type access_key, the default) or temporary credentials that are
+// refreshed before they expire. docs/credentials.md describes every key.
 type Credentials struct {
+	// Type is access_key (default), sts_token_file, ecs_ram_role,
+	// oidc_role_arn, ram_role_arn or default.
+	Type string `yaml:"type"`
+
+	// access_key, and the AccessKey that assumes the role of ram_role_arn.
 	AccessKeyID         string `yaml:"access_key_id"`
 	AccessKeySecret     Secret `yaml:"access_key_secret"`
 	AccessKeySecretFile string `yaml:"access_key_secret_file"`
 	SecurityToken       Secret `yaml:"security_token"`
+
+	// sts_token_file: a JSON file holding an STS token, re-read when it changes.
+	TokenFile string `yaml:"token_file"`
+
+	// ecs_ram_role: the instance's RAM role; empty discovers it.
+	RoleName      string `yaml:"role_name"`
+	DisableIMDSv1 bool   `yaml:"disable_imds_v1"`
+
+	// oidc_role_arn and ram_role_arn: the role to assume.
+	RoleARN         string        `yaml:"role_arn"`
+	RoleSessionName string        `yaml:"role_session_name"`
+	SessionDuration time.Duration `yaml:"session_duration"`
+	Policy          string        `yaml:"policy"`
+	ExternalID      Secret        `yaml:"external_id"`
+	OIDCProviderARN string        `yaml:"oidc_provider_arn"`
+	OIDCTokenFile   string        `yaml:"oidc_token_file"`
+
+	// Where the STS and metadata-service calls go, and how long one may take.
+	STSEndpoint string        `yaml:"sts_endpoint"`
+	STSRegion   string        `yaml:"sts_region"`
+	STSVPC      bool          `yaml:"sts_vpc"`
+	ProxyURL    string        `yaml:"proxy_url"`
+	Timeout     time.Duration `yaml:"timeout"`
 }
 
 // Canary writes a tagged log into each logstore every Interval and measures
@@ -256,8 +286,8 @@ func (c *Config) validate(root *yaml.Node) error {
 	if c.Canary.Interval < time.Second {
 		return at("canary.interval", "canary.interval must be at least 1s, got %s", c.Canary.Interval)
 	}
-	if err := c.Credentials.validate(); err != nil {
-		return at("credentials", "credentials: %v", err)
+	if err := c.Credentials.validate(TypeAccessKey); err != nil {
+		return at(blockPath("credentials", &c.Credentials, err.(*credentialsError).field), "credentials: %v", err)
 	}
 	if err := c.validateRegions(at); err != nil {
 		return err

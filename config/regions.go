@@ -122,8 +122,8 @@ func (c *Config) validateRegions(at locate) error {
 			return at(rpath+".compression", "region %s: compression %q must be lz4 or zstd", r.Name, r.Compression)
 		}
 		if r.Credentials != nil {
-			if err := r.Credentials.validate(); err != nil {
-				return at(rpath+".credentials", "region %s: credentials: %v", r.Name, err)
+			if err := r.Credentials.validate(c.Credentials.kind()); err != nil {
+				return at(blockPath(rpath+".credentials", r.Credentials, err.(*credentialsError).field), "region %s: credentials: %v", r.Name, err)
 			}
 		}
 		if len(r.Projects) == 0 {
@@ -160,7 +160,7 @@ func (c *Config) validateRegions(at locate) error {
 			}
 		}
 		if _, err := c.credentialsFor(r); err != nil {
-			return at(rpath, "region %s: %v", r.Name, err)
+			return c.regionCredentialsError(at, i, err)
 		}
 	}
 	return nil

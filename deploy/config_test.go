@@ -77,11 +77,24 @@ func TestRRSAConfig(t *testing.T) {
 		"ALIBABA_CLOUD_OIDC_TOKEN_FILE":   token,
 	})
 	path := join(k8sRRSA, "config.yml")
-	_, err := config.Parse(readFile(t, path), path)
-	if err != nil && strings.Contains(err.Error(), "field type not found") {
-		t.Skipf("config.Parse does not know credentials.type yet (oidc_role_arn is being implemented): %v", err)
-	}
+	cfg, err := config.Parse(readFile(t, path), path)
 	if err != nil {
 		t.Fatal(err)
+	}
+	targets := cfg.Targets()
+	if len(targets) != 1 {
+		t.Fatalf("%d targets, want 1", len(targets))
+	}
+	c := targets[0].Credentials
+	if c.Type != config.TypeOIDCRoleARN || c.RoleARN != "acs:ram::1234567890123456:role/sls-keyword-exporter" ||
+		c.OIDCProviderARN != "acs:ram::1234567890123456:oidc-provider/ack-rrsa-c0123456789abcdef" || c.OIDCTokenFile != token ||
+		c.AccessKeyID != "" || c.AccessKeySecret != "" {
+		t.Errorf("credentials %s: want oidc_role_arn with the role, provider and token file the webhook injects, and no AccessKey", c)
+	}
+
+	// Without the webhook's variables the config says what is missing.
+	setCredentialEnv(t, nil)
+	if _, err := config.Parse(readFile(t, path), path); err == nil || !strings.Contains(err.Error(), "needs role_arn (or ALIBABA_CLOUD_ROLE_ARN)") {
+		t.Errorf("without ALIBABA_CLOUD_ROLE_ARN: %v", err)
 	}
 }
