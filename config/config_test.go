@@ -152,8 +152,24 @@ func TestSeedEnvironment(t *testing.T) {
 		t.Fatalf("rules: %s", got)
 	}
 
-	t.Setenv("SLS_LOGSTORES", "logstore1;logstore2")
-	if _, err := FromEnvironment(nil); err == nil || !strings.Contains(err.Error(), "SLS_LOGSTORES 2") {
+	// Empty ';' and ',' entries are skipped, as the seed skipped them.
+	t.Setenv("SLS_ENDPOINTS", ";cn-hangzhou.log.aliyuncs.com;;cn-beijing.log.aliyuncs.com;")
+	t.Setenv("SLS_PROJECTS", "project1;project2;")
+	t.Setenv("SLS_LOGSTORES", "logstore1,;,logstore2,")
+	cfg, err = FromEnvironment(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys = keys[:0]
+	for _, tg := range cfg.Targets() {
+		keys = append(keys, tg.Key())
+	}
+	if got := strings.Join(keys, " "); got != "cn-hangzhou/project1/logstore1 cn-beijing/project2/logstore2" {
+		t.Fatalf("targets with empty entries: %s", got)
+	}
+
+	t.Setenv("SLS_LOGSTORES", "logstore1")
+	if _, err := FromEnvironment(nil); err == nil || !strings.Contains(err.Error(), "SLS_LOGSTORES 1") {
 		t.Fatalf("mismatched entries: %v", err)
 	}
 	if _, err := RulesFromFlags([]string{"status"}); err == nil || !strings.Contains(err.Error(), `--rule "status"`) {

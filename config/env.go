@@ -24,9 +24,12 @@ func FromEnvironment(ruleFlags []string) (*Config, error) {
 		if v == "" {
 			return nil
 		}
-		parts := strings.Split(v, ";")
-		for i := range parts {
-			parts[i] = strings.TrimSpace(parts[i])
+		// Empty entries (a trailing or doubled ';') are skipped, as the seed did.
+		var parts []string
+		for _, p := range strings.Split(v, ";") {
+			if p = strings.TrimSpace(p); p != "" {
+				parts = append(parts, p)
+			}
 		}
 		return parts
 	}
