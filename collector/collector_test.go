@@ -25,9 +25,9 @@ func TestStateAndLastMatchExposition(t *testing.T) {
 		{Target: Target{"cn-beijing", "project2", "logstore2"}, Up: false, ReadwriteShards: -1},
 	})
 	rule := RuleLabels{Name: "http_5xx", Field: "status"}
-	m.RecordLastMatch(hz, rule, "status=500 path=/a", 100)
-	m.RecordLastMatch(hz, rule, "status=502 path=/newer", 200)
-	m.RecordLastMatch(hz, rule, "status=503 path=/older", 150) // older than the kept one: ignored
+	m.RecordLastMatch(hz, rule, "status=500 path=/a", 100, 0)
+	m.RecordLastMatch(hz, rule, "status=502 path=/newer", 200, 0)
+	m.RecordLastMatch(hz, rule, "status=503 path=/older", 150, 0) // older than the kept one: ignored
 
 	want := `
 # HELP sls_consumer_lag_seconds Receive time of the shard's newest log group minus that of the first group not yet consumed; 0 when caught up.
@@ -92,7 +92,7 @@ sls_keyword_matches_total{field="status",logstore="logstore1",project="project1"
 	if err := testutil.GatherAndCompare(g, strings.NewReader(want), "sls_keyword_matches_total"); err != nil {
 		t.Fatal(err)
 	}
-	m.RecordLastMatch(hz, rules[0], "s", 1)
+	m.RecordLastMatch(hz, rules[0], "s", 1, 0)
 	m.ForgetRules(rules[1:])
 	if n, _ := testutil.GatherAndCount(g, "sls_keyword_matches_total"); n != 1 {
 		t.Fatalf("%d match series after forgetting http_5xx, want 1", n)

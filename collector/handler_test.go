@@ -38,7 +38,7 @@ func populated(t *testing.T) (*Metrics, *prometheus.Registry) {
 			{ID: 0, LagSeconds: 0.25, LastPull: time.UnixMilli(1_800_000_000_123)}, {ID: 9, Readonly: true, LagSeconds: 1e-7}}},
 		{Target: odd, Up: false, ReadwriteShards: -1},
 	})
-	m.RecordLastMatch(hz, rules[0], "status=500 msg=\"a\\b\"\nnext", 1.5)
+	m.RecordLastMatch(hz, rules[0], "status=500 msg=\"a\\b\"\nnext", 1.5, 0)
 	m.CountError(hz, "PullLogs", "ReadQuotaExceed")
 	return m, reg
 }

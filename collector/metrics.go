@@ -2,6 +2,8 @@
 package collector
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 )
@@ -178,9 +180,12 @@ func (m *Metrics) CountError(t Target, operation, code string) {
 }
 
 // RecordLastMatch keeps sample as the last match of (target, field, rule)
-// unless a newer one (by log time) is already held.
-func (m *Metrics) RecordLastMatch(t Target, r RuleLabels, sample string, logTime float64) {
-	m.lastMatch.record(lastMatchKey{t, r.Field, r.Name}, sample, logTime)
+// unless a newer one (by log time) is already held. The timestamp follows
+// every newer match; with minInterval > 0 the sample label changes at most
+// once per minInterval (each label value is a series of its own), showing
+// the newest sample held back once the interval has passed.
+func (m *Metrics) RecordLastMatch(t Target, r RuleLabels, sample string, logTime float64, minInterval time.Duration) {
+	m.lastMatch.record(lastMatchKey{t, r.Field, r.Name}, sample, logTime, minInterval)
 }
 
 // SetCanaryLatency records a canary's write-to-count delay.

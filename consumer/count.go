@@ -2,14 +2,26 @@
 package consumer
 
 import (
+	"time"
+
 	"github.com/sls-keyword-exporter/sls_keyword_exporter/collector"
 	"github.com/sls-keyword-exporter/sls_keyword_exporter/match"
 )
 
-// compiledRules pairs a rule set with its metric labels; swapped whole on reload.
+// compiledRules pairs a rule set with its metric labels and samples; swapped whole on reload.
 type compiledRules struct {
 	set    *match.RuleSet
 	labels []collector.RuleLabels
+	// samples says how each rule's sample label is rendered and how often
+	// it may change; nil (benchmarks) samples every field, redacted.
+	samples []ruleSample
+}
+
+// ruleSample is a rule's sampler (sample_fields, redaction, length) and its
+// sample_min_interval.
+type ruleSample struct {
+	sampler     *match.Sampler
+	minInterval time.Duration
 }
 
 // shardWork is the per-shard state of the match loop. Only the puller that
@@ -23,6 +35,9 @@ type shardWork struct {
 	matched  []bool
 	best     []bestMatch
 	sample   []match.Field
+	// meta: the group metadata of each rule's newest match, kept only for
+	// rules whose sample shows some (contents() re-reads contents only).
+	meta []match.MetadataCopy
 }
 
 type bestMatch struct {
@@ -47,6 +62,7 @@ func (w *shardWork) use(rules *compiledRules) {
 	w.counts = make([]uint64, len(rules.labels))
 	w.matched = make([]bool, len(rules.labels))
 	w.best = make([]bestMatch, len(rules.labels))
+	w.meta = make([]match.MetadataCopy, len(rules.labels))
 }
 
 // count applies the current rules to every log of b and adds the results to
@@ -75,6 +91,9 @@ func (w *shardWork) count(b batch) error {
 			w.counts[i]++
 			if best := &w.best[i]; !best.found || logTime >= best.logTime {
 				*best = bestMatch{true, ref, logTime}
+				if i < len(rules.samples) && rules.samples[i].sampler.NeedsMetadata() {
+					rules.samples[i].sampler.KeepMetadata(&w.meta[i], fields)
+				}
 			}
 		}
 	})
@@ -84,11 +103,17 @@ func (w *shardWork) count(b batch) error {
 	}
 	// Render each rule's sample once per batch, for its newest match only,
 	// before the counters move, so a scrape never sees a count without its sample.
+	// The sampler redacts each value whole before the sample is cut.
 	for i, best := range w.best {
 		if best.found {
-			w.sample = b.contents(best.ref, w.sample[:0])
-			sample := match.RenderSample(w.sample, m.settings.SampleMaxLength)
-			m.eng.metrics.RecordLastMatch(m.labels, rules.labels[i], sample, best.logTime)
+			var s ruleSample
+			if i < len(rules.samples) {
+				s = rules.samples[i]
+			} else {
+				s.sampler = match.NewSampler(match.SamplerOptions{MaxLength: m.settings.SampleMaxLength})
+			}
+			w.sample = append(b.contents(best.ref, w.sample[:0]), w.meta[i].Fields()...)
+			m.eng.metrics.RecordLastMatch(m.labels, rules.labels[i], s.sampler.Render(w.sample), best.logTime, s.minInterval)
 		}
 	}
 	for i, n := range w.counts {
