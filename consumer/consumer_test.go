@@ -386,3 +386,31 @@ func TestScopedRulesCountOnlyInTheirLogstores(t *testing.T) {
 		t.Errorf("hangzhou_5xx in logstore1 after the reload = %v, want 2 (kept)", got)
 	}
 }
+
+// TestZstdPullsAndASmallBufferBudget reads a region asking for zstd, with a
+// pull buffer budget smaller than one pull: every log counted all the same.
+func TestZstdPullsAndASmallBufferBudget(t *testing.T) {
+	srv := startEmulator(t, seedWorld())
+	yamlText := strings.Replace(seedConfigYAML(srv.URL, threeRules), "    proxy_url: "+srv.URL+"\n", "    proxy_url: "+srv.URL+"\n    compression: zstd\n", 1)
+	yamlText = strings.Replace(yamlText, "sample_max_length: 120\n", "sample_max_length: 120\npull_buffer_bytes: 1MiB\n", 1)
+	cfg := mustParse(t, yamlText)
+	if cfg.Regions[0].Compression != "zstd" || cfg.PullBufferBytes != 1<<20 {
+		t.Fatalf("config: compression %q, budget %d", cfg.Regions[0].Compression, cfg.PullBufferBytes)
+	}
+	w := newWriter(t, srv, cfg.Regions[0].Endpoint)
+	// About 3 MiB raw in one shard: more than the whole budget in one pull.
+	big := strings.Repeat("x", 30_000)
+	for range 100 {
+		w.put("project1", "logstore1", 0, newLog(time.Now(), "status", "500", "blob", big))
+	}
+	e := startExporter(t, cfg)
+	waitFor(t, 20*time.Second, "all 100 big logs", func() bool {
+		return e.sum(t, "sls_consumer_logs_total", "logstore", "logstore1") == 100
+	})
+	if got := e.sum(t, "sls_keyword_matches_total", "logstore", "logstore1", "rule", "http_5xx"); got != 100 {
+		t.Fatalf("matches %v, want 100", got)
+	}
+	if n := len(e.series(t, "sls_consumer_errors_total")); n != 0 {
+		t.Fatalf("errors: %v", e.series(t, "sls_consumer_errors_total"))
+	}
+}
