@@ -21,12 +21,12 @@ import (
 	"github.com/prometheus/common/promslog"
 	promslogflag "github.com/prometheus/common/promslog/flag"
 	"github.com/prometheus/common/version"
-	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
 	"github.com/sls-keyword-exporter/sls_keyword_exporter/collector"
 	"github.com/sls-keyword-exporter/sls_keyword_exporter/config"
 	"github.com/sls-keyword-exporter/sls_keyword_exporter/consumer"
+	"github.com/sls-keyword-exporter/sls_keyword_exporter/statuspage"
 )
 
 const defaultListenAddress = ":10290"
@@ -114,21 +114,16 @@ func run() int {
 	mux.HandleFunc("/-/healthy", healthyHandler)
 	mux.HandleFunc("/-/ready", readyHandler(manager))
 	mux.HandleFunc("/-/reload", reloadHandler(reloadCh))
+	// The status page (statuspage/, docs/status-page.md) renders the same
+	// families as the metrics page. It is "/" unless the metrics are served
+	// there; then it is "/status".
+	status := statuspage.New(metrics.Gatherer(registry), statuspage.CurrentBuild(), statuspage.Options{
+		MetricsPath: *metricsPath, Logger: logger,
+	})
 	if *metricsPath != "/" {
-		landing, err := web.NewLandingPage(web.LandingConfig{
-			Name:        "SLS Keyword Exporter",
-			Description: "Counts regex matches in Alibaba Cloud Log Service logstores, read through consumer groups",
-			Version:     version.Info(),
-			Links: []web.LandingLinks{
-				{Address: *metricsPath, Text: "Metrics"},
-				{Address: "/-/ready", Text: "Readiness"},
-			},
-		})
-		if err != nil {
-			logger.Error("Error creating landing page", "err", err)
-			return 1
-		}
-		mux.Handle("/", landing)
+		mux.Handle("/{$}", status)
+	} else {
+		mux.Handle("/status", status)
 	}
 	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
