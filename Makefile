@@ -11,7 +11,7 @@ LDFLAGS   := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(R
              -X $(VERSION_PKG).Branch=$(BRANCH) -X $(VERSION_PKG).BuildUser=$(shell id -un)@$(shell uname -n) \
              -X $(VERSION_PKG).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
 
-.PHONY: all build sls_keyword_exporter slsemu test test-go test-rules style vet lint bench bench-latency fuzz dashboards demo clean
+.PHONY: all build sls_keyword_exporter slsemu test test-go test-rules style vet lint bench bench-latency fuzz dashboards demo clean screenshot
 
 all: lint build test
 
@@ -62,6 +62,13 @@ bench:
 # Log-to-alert latency through emulator, exporter, Prometheus and Alertmanager: 200 spaced writes (about 3 minutes).
 bench-latency:
 	$(GO) test -run '^$$' -bench BenchmarkLogToAlert -benchtime 1x -timeout 20m ./e2e/
+
+# Refresh the README's picture of the status page: the Chromium e2e test (TestStatusPage) writes it while
+# it runs the version-stamped binary; optipng shrinks it further when installed.
+screenshot: sls_keyword_exporter
+	STATUS_PAGE_SCREENSHOT=$(CURDIR)/docs/status-page.png STATUS_PAGE_EXPORTER=$(CURDIR)/sls_keyword_exporter \
+		$(GO) test -count=1 -run '^TestStatusPage$$' -v ./e2e/
+	if command -v optipng >/dev/null; then optipng -quiet -o2 docs/status-page.png; fi
 
 # Regenerate the committed Grafana dashboard (a test fails when it is stale).
 dashboards:
