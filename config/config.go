@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/sls-keyword-exporter/sls_keyword_exporter/match"
 )
 
 // Config is the whole configuration file.
@@ -56,8 +58,21 @@ type Config struct {
 	Rules       []Rule      `yaml:"rules"`
 	Canary      Canary      `yaml:"canary"`
 
+	// RuleFiles are globs of files holding more rules (a top-level rules:
+	// list each), relative to this file's directory; read again on reload.
+	RuleFiles []string `yaml:"rule_files"`
+	// SampleFields and SampleMinInterval are the rules' defaults (rules.go);
+	// Redact masks secrets in samples (samples.go).
+	SampleFields      []string      `yaml:"sample_fields"`
+	SampleMinInterval time.Duration `yaml:"sample_min_interval"`
+	Redact            Redact        `yaml:"redact"`
+
 	// cursorStartTime is CursorStart parsed, when it is a time.
 	cursorStartTime time.Time
+	// file is where Parse read the config: rule_files are relative to it.
+	file string
+	// redactor is Redact compiled.
+	redactor *match.Redactor
 }
 
 // Credentials says where a region's SLS credentials come from: an AccessKey
@@ -167,12 +182,13 @@ func Parse(data []byte, file string) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-		return nil, yamlError(file, err)
+		return nil, nameRuleInYAMLError(yamlError(file, err), data)
 	}
 	var root yaml.Node
 	_ = yaml.Unmarshal(data, &root)
+	cfg.file = file
 	if err := cfg.validate(&root); err != nil {
-		if e, ok := err.(*Error); ok {
+		if e, ok := err.(*Error); ok && e.File == "" { // errors in rule_files name their file
 			e.File = file
 		}
 		return nil, err
