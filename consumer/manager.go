@@ -92,10 +92,13 @@ func CompileRules(cfg *config.Config) (*match.RuleSet, error) {
 	return match.Compile(ruleSpecs(cfg.Rules))
 }
 
+// ruleSpecs: a rule with its case_insensitive, and and unless conditions
+// (a condition's case-insensitivity, its own or inherited from the rule,
+// becomes a (?i) prefix; see config.Rule.MatchSpec).
 func ruleSpecs(rules []config.Rule) []match.Spec {
 	specs := make([]match.Spec, len(rules))
-	for i, r := range rules {
-		specs[i] = match.Spec{Name: r.Name, Field: r.Field, Regex: r.Regex}
+	for i := range rules {
+		specs[i] = rules[i].MatchSpec()
 	}
 	return specs
 }
@@ -123,9 +126,10 @@ func (s *scopedRules) forTarget(key string) (*compiledRules, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &compiledRules{set: set, labels: make([]collector.RuleLabels, len(set.Rules))}
+	c := &compiledRules{set: set, labels: make([]collector.RuleLabels, len(set.Rules)), samples: make([]ruleSample, len(set.Rules))}
 	for i, r := range set.Rules {
 		c.labels[i] = collector.RuleLabels{Name: r.Name, Field: r.Field}
+		c.samples[i] = ruleSample{applies[i].Sampler(), applies[i].EffectiveSampleMinInterval()}
 	}
 	s.sets[string(sig)] = c
 	return c, nil
