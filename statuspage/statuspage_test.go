@@ -280,7 +280,7 @@ func TestSameFiguresAsMetrics(t *testing.T) {
 	s1.Matches[1].Add(1)
 	s0.Logs.Add(40)
 	s1.Logs.Add(21)
-	recordLastMatch(t, m, hz, rules[0], "status=503 path=/x & <y>", 1_700_000_050)
+	m.RecordLastMatch(hz, rules[0], "status=503 path=/x & <y>", 1_700_000_050, 0)
 	m.CountError(bj, "ListShards", "ProjectNotExist")
 	m.CountError(bj, "ListShards", "ProjectNotExist")
 	m.CountError(hz, "PullLogs", "ClientError")
@@ -309,26 +309,6 @@ func TestSameFiguresAsMetrics(t *testing.T) {
 	}
 	if rows[1].samples["http_5xx/status"] != "status=503 path=/x & <y>" {
 		t.Errorf("sample text %q", rows[1].samples["http_5xx/status"])
-	}
-}
-
-// recordLastMatch calls Metrics.RecordLastMatch with or without its
-// minInterval argument (0: every newer sample shows), whichever the collector
-// has: its signature was changing while this test was written.
-func recordLastMatch(t *testing.T, m *collector.Metrics, tg collector.Target, r collector.RuleLabels, sample string, logTime float64) {
-	type withoutInterval interface {
-		RecordLastMatch(collector.Target, collector.RuleLabels, string, float64)
-	}
-	type withInterval interface {
-		RecordLastMatch(collector.Target, collector.RuleLabels, string, float64, time.Duration)
-	}
-	switch rec := any(m).(type) {
-	case withoutInterval:
-		rec.RecordLastMatch(tg, r, sample, logTime)
-	case withInterval:
-		rec.RecordLastMatch(tg, r, sample, logTime, 0)
-	default:
-		t.Fatal("collector.Metrics.RecordLastMatch has a signature this test does not know")
 	}
 }
 
