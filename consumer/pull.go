@@ -41,7 +41,6 @@ type pulled struct {
 	nextCursor string
 	groups     int    // log groups returned
 	raw        []byte // the decompressed LogGroupList, pooled; nil when empty
-	netBytes   int    // compressed body size
 	reserved   int64  // bytes held in the budget until release
 	budget     *byteBudget
 }
@@ -183,7 +182,6 @@ func (p *puller) finish(sent *sentRequest, header map[string]string) (*pulled, e
 		out.release()
 		return nil, err
 	}
-	out.netBytes = len(compressed)
 	out.raw, err = decompress(resp.header["x-log-compresstype"], compressed, rawSize)
 	putBuffer(compressed)
 	if err != nil {

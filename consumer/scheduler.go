@@ -96,13 +96,6 @@ func (s *scheduler[T]) unschedule(item T) bool {
 	return false
 }
 
-// queued reports how many items wait in the queue.
-func (s *scheduler[T]) queued() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.queue)
-}
-
 func (s *scheduler[T]) dispatch() {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
