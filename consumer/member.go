@@ -17,6 +17,7 @@ import (
 
 	"github.com/sls-keyword-exporter/sls_keyword_exporter/collector"
 	"github.com/sls-keyword-exporter/sls_keyword_exporter/config"
+	"github.com/sls-keyword-exporter/sls_keyword_exporter/credentials"
 )
 
 // Settings are the consumer knobs shared by every member.
@@ -188,10 +189,12 @@ func newMember(eng *Manager, cfg config.Target, settings Settings, fromBegin boo
 	return m
 }
 
-// credentialsProvider gives the SDK and the raw pulls their AccessKey.
+// credentialsProvider gives the SDK and the raw pulls their credentials: an
+// AccessKey as it is, temporary credentials from a provider shared by the
+// region's logstores that refreshes them in the background before they
+// expire (GetCredentials answers from its cache at once).
 func credentialsProvider(cfg config.Target) sls.CredentialsProvider {
-	c := cfg.Credentials
-	return sls.NewStaticCredentialsProvider(c.AccessKeyID, c.AccessKeySecret.Reveal(), c.SecurityToken.Reveal())
+	return credentials.For(cfg.Credentials)
 }
 
 // useRules swaps the rules that apply to this logstore; the series of rules
