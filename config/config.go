@@ -106,11 +106,14 @@ type Credentials struct {
 	OIDCTokenFile   string        `yaml:"oidc_token_file"`
 
 	// Where the STS and metadata-service calls go, and how long one may take.
-	STSEndpoint string        `yaml:"sts_endpoint"`
-	STSRegion   string        `yaml:"sts_region"`
-	STSVPC      bool          `yaml:"sts_vpc"`
-	ProxyURL    string        `yaml:"proxy_url"`
-	Timeout     time.Duration `yaml:"timeout"`
+	STSEndpoint string `yaml:"sts_endpoint"`
+	STSRegion   string `yaml:"sts_region"`
+	STSVPC      bool   `yaml:"sts_vpc"`
+	ProxyURL    string `yaml:"proxy_url"` // for STS
+	// MetadataProxyURL reaches the ECS metadata service (100.100.100.200)
+	// through an HTTP proxy; normally unset.
+	MetadataProxyURL string        `yaml:"metadata_proxy_url"`
+	Timeout          time.Duration `yaml:"timeout"`
 }
 
 // Canary writes a tagged log into each logstore every Interval and measures

@@ -77,13 +77,13 @@ const (
 var allowedFields = map[string][]string{
 	TypeAccessKey:    {"access_key_id", "access_key_secret", "access_key_secret_file", "security_token"},
 	TypeSTSTokenFile: {"token_file"},
-	TypeECSRAMRole:   {"role_name", "disable_imds_v1", "proxy_url", "timeout"},
+	TypeECSRAMRole:   {"role_name", "disable_imds_v1", "metadata_proxy_url", "timeout"},
 	TypeOIDCRoleARN: {"role_arn", "oidc_provider_arn", "oidc_token_file", "role_session_name", "session_duration", "policy",
 		"sts_endpoint", "sts_region", "sts_vpc", "proxy_url", "timeout"},
 	TypeRAMRoleARN: {"access_key_id", "access_key_secret", "access_key_secret_file", "security_token",
 		"role_arn", "role_session_name", "session_duration", "policy", "external_id",
 		"sts_endpoint", "sts_region", "sts_vpc", "proxy_url", "timeout"},
-	TypeDefault: {"disable_imds_v1", "sts_endpoint", "sts_region", "sts_vpc", "proxy_url", "timeout"},
+	TypeDefault: {"disable_imds_v1", "sts_endpoint", "sts_region", "sts_vpc", "proxy_url", "metadata_proxy_url", "timeout"},
 }
 
 // Environment variables read when the config leaves a credential empty: the
@@ -139,11 +139,12 @@ type Resolved struct {
 	OIDCTokenFile   string
 
 	// Where the STS and metadata-service calls go, and their bound.
-	STSEndpoint string // host[:port]; STS is always reached over HTTPS
-	STSRegion   string
-	STSVPC      bool
-	ProxyURL    string
-	Timeout     time.Duration
+	STSEndpoint      string // host[:port]; STS is always reached over HTTPS
+	STSRegion        string
+	STSVPC           bool
+	ProxyURL         string // for STS
+	MetadataProxyURL string // for the ECS metadata service
+	Timeout          time.Duration
 }
 
 // Temporary reports whether the credentials expire and must be refreshed.
@@ -320,10 +321,12 @@ func (c *Credentials) check(kind string) error {
 	if c.STSRegion != "" && !stsRegionRE.MatchString(c.STSRegion) {
 		return credErr("sts_region", "sts_region %q must be a region id such as cn-hangzhou", c.STSRegion)
 	}
-	if c.ProxyURL != "" {
-		u, err := url.Parse(c.ProxyURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return credErr("proxy_url", "proxy_url %q must be an http(s) URL", c.ProxyURL)
+	for key, v := range map[string]string{"proxy_url": c.ProxyURL, "metadata_proxy_url": c.MetadataProxyURL} {
+		if v == "" {
+			continue
+		}
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return credErr(key, "%s %q must be an http(s) URL", key, v)
 		}
 	}
 	if c.RoleSessionName != "" && !roleSessionNameRE.MatchString(c.RoleSessionName) {
@@ -445,7 +448,7 @@ func (c *Config) credentialsFor(r *Region) (Resolved, error) {
 	res.Policy, res.ExternalID = merged.Policy, merged.ExternalID
 	res.OIDCProviderARN, res.OIDCTokenFile = merged.OIDCProviderARN, merged.OIDCTokenFile
 	res.STSEndpoint, res.STSRegion, res.STSVPC = strings.TrimPrefix(merged.STSEndpoint, "https://"), merged.STSRegion, merged.STSVPC
-	res.ProxyURL, res.Timeout = merged.ProxyURL, merged.Timeout
+	res.ProxyURL, res.MetadataProxyURL, res.Timeout = merged.ProxyURL, merged.MetadataProxyURL, merged.Timeout
 	if res.Timeout == 0 {
 		res.Timeout = DefaultCredentialsTimeout
 	}

@@ -72,7 +72,7 @@ func TestCredentialTypesResolve(t *testing.T) {
 		t.Errorf("ecs_ram_role: %+v", r)
 	}
 	t.Setenv("ALIBABA_CLOUD_ECS_METADATA", "env-role")
-	if r := resolved(t, withRegions("credentials: {type: ecs_ram_role, disable_imds_v1: true, proxy_url: 'http://127.0.0.1:1', timeout: 3s}\n", ""))[0]; r.RoleName != "env-role" || !r.DisableIMDSv1 || r.ProxyURL != "http://127.0.0.1:1" || r.Timeout != 3*time.Second {
+	if r := resolved(t, withRegions("credentials: {type: ecs_ram_role, disable_imds_v1: true, metadata_proxy_url: 'http://127.0.0.1:1', timeout: 3s}\n", ""))[0]; r.RoleName != "env-role" || !r.DisableIMDSv1 || r.MetadataProxyURL != "http://127.0.0.1:1" || r.Timeout != 3*time.Second {
 		t.Errorf("ecs_ram_role from the environment: %+v", r)
 	}
 
@@ -160,16 +160,16 @@ func TestCredentialErrors(t *testing.T) {
 		{"oidc token file missing", region("      type: oidc_role_arn\n      role_arn: acs:ram::1:role/r\n      oidc_provider_arn: acs:ram::1:oidc-provider/p\n      oidc_token_file: /nonexistent/token\n"),
 			"exporter.yml:8: region cn-hangzhou: credentials: oidc_token_file: stat /nonexistent/token: no such file or directory"},
 		{"secret with ecs_ram_role", region("      type: ecs_ram_role\n      access_key_secret: s\n"),
-			"exporter.yml:6: region cn-hangzhou: credentials: access_key_secret does not apply to type ecs_ram_role (it takes role_name, disable_imds_v1, proxy_url, timeout)"},
+			"exporter.yml:6: region cn-hangzhou: credentials: access_key_secret does not apply to type ecs_ram_role (it takes role_name, disable_imds_v1, metadata_proxy_url, timeout)"},
 		{"top-level secret with ecs_ram_role", "credentials:\n  type: ecs_ram_role\n  access_key_secret: s\n" + withRegions("", ""),
-			"exporter.yml:3: credentials: access_key_secret does not apply to type ecs_ram_role (it takes role_name, disable_imds_v1, proxy_url, timeout)"},
+			"exporter.yml:3: credentials: access_key_secret does not apply to type ecs_ram_role (it takes role_name, disable_imds_v1, metadata_proxy_url, timeout)"},
 		{"unknown type", "credentials:\n  type: instance_profile\n" + withRegions("", ""),
 			"exporter.yml:2: credentials: type \"instance_profile\" must be one of access_key, sts_token_file, ecs_ram_role, oidc_role_arn, ram_role_arn, default"},
 		{"region inherits the top type", "credentials: {type: ecs_ram_role}\n" + withRegions("", `  - name: cn-hangzhou
     endpoint: cn-hangzhou.log.aliyuncs.com
     credentials: {access_key_id: x}
     projects: [{name: project1, logstores: [logstore1]}]
-`), "exporter.yml:5: region cn-hangzhou: credentials: access_key_id does not apply to type ecs_ram_role (it takes role_name, disable_imds_v1, proxy_url, timeout)"},
+`), "exporter.yml:5: region cn-hangzhou: credentials: access_key_id does not apply to type ecs_ram_role (it takes role_name, disable_imds_v1, metadata_proxy_url, timeout)"},
 		{"token_file with access_key", region("      token_file: /x\n"),
 			"exporter.yml:5: region cn-hangzhou: credentials: token_file does not apply to type access_key (it takes access_key_id, access_key_secret, access_key_secret_file, security_token)"},
 		{"sts_token_file without file", region("      type: sts_token_file\n"),
@@ -188,8 +188,10 @@ func TestCredentialErrors(t *testing.T) {
 			"exporter.yml:3: credentials: sts_endpoint \"http://127.0.0.1:80\" must be a host name or IP with optional port (STS is reached over HTTPS)"},
 		{"short session", "credentials:\n  type: ram_role_arn\n  session_duration: 5m\n" + withRegions("", ""),
 			"exporter.yml:3: credentials: session_duration must be whole seconds from 15m0s to 12h0m0s, got 5m0s"},
-		{"bad proxy", "credentials:\n  type: ecs_ram_role\n  proxy_url: 100.100.100.200\n" + withRegions("", ""),
-			"exporter.yml:3: credentials: proxy_url \"100.100.100.200\" must be an http(s) URL"},
+		{"bad proxy", "credentials:\n  type: ecs_ram_role\n  metadata_proxy_url: 100.100.100.200\n" + withRegions("", ""),
+			"exporter.yml:3: credentials: metadata_proxy_url \"100.100.100.200\" must be an http(s) URL"},
+		{"proxy_url with ecs_ram_role", "credentials:\n  type: ecs_ram_role\n  proxy_url: http://proxy:3128\n" + withRegions("", ""),
+			"exporter.yml:3: credentials: proxy_url does not apply to type ecs_ram_role (it takes role_name, disable_imds_v1, metadata_proxy_url, timeout)"},
 		{"bad session name", region("      type: ram_role_arn\n      role_session_name: 'a b'\n"),
 			"exporter.yml:6: region cn-hangzhou: credentials: role_session_name \"a b\" must be 2-64 letters, digits or . @ - _"},
 		{"no access key", withRegions("", ""),
