@@ -448,6 +448,9 @@ func (c *Config) credentialsFor(r *Region) (Resolved, error) {
 	res.Policy, res.ExternalID = merged.Policy, merged.ExternalID
 	res.OIDCProviderARN, res.OIDCTokenFile = merged.OIDCProviderARN, merged.OIDCTokenFile
 	res.STSEndpoint, res.STSRegion, res.STSVPC = strings.TrimPrefix(merged.STSEndpoint, "https://"), merged.STSRegion, merged.STSVPC
+	if res.STSVPC && res.STSRegion == "" {
+		return res, credErr("sts_vpc", "sts_vpc needs sts_region (the VPC endpoint is sts-vpc.<region>.aliyuncs.com)")
+	}
 	res.ProxyURL, res.MetadataProxyURL, res.Timeout = merged.ProxyURL, merged.MetadataProxyURL, merged.Timeout
 	if res.Timeout == 0 {
 		res.Timeout = DefaultCredentialsTimeout

@@ -186,6 +186,8 @@ func TestCredentialErrors(t *testing.T) {
 			"exporter.yml:1: credentials: sts_endpoint excludes sts_region and sts_vpc (they choose the endpoint)"},
 		{"http sts endpoint", "credentials:\n  type: default\n  sts_endpoint: http://127.0.0.1:80\n" + withRegions("", ""),
 			"exporter.yml:3: credentials: sts_endpoint \"http://127.0.0.1:80\" must be a host name or IP with optional port (STS is reached over HTTPS)"},
+		{"vpc without region", "credentials:\n  type: default\n  sts_vpc: true\n" + withRegions("", ""),
+			"exporter.yml:3: region cn-hangzhou: credentials: sts_vpc needs sts_region (the VPC endpoint is sts-vpc.<region>.aliyuncs.com)"},
 		{"short session", "credentials:\n  type: ram_role_arn\n  session_duration: 5m\n" + withRegions("", ""),
 			"exporter.yml:3: credentials: session_duration must be whole seconds from 15m0s to 12h0m0s, got 5m0s"},
 		{"bad proxy", "credentials:\n  type: ecs_ram_role\n  metadata_proxy_url: 100.100.100.200\n" + withRegions("", ""),
