@@ -4,6 +4,7 @@ package credentials
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -127,17 +128,11 @@ func (s *goSource) secrets() []string {
 }
 
 // tokenFile reads an sts_token_file again whenever its size, modification
-// time or inode changes (a Kubernetes Secret volume swaps a symlink).
+// time or identity changes (a Kubernetes Secret volume swaps a symlink).
 type tokenFile struct {
 	path    string
-	stamp   fileStamp
+	info    os.FileInfo // of the file last read
 	current value
-}
-
-type fileStamp struct {
-	size  int64
-	mtime time.Time
-	sys   string
 }
 
 func (s *tokenFile) fetch() (value, error) {
@@ -145,8 +140,7 @@ func (s *tokenFile) fetch() (value, error) {
 	if err != nil {
 		return value{}, err
 	}
-	stamp := fileStamp{size: info.Size(), mtime: info.ModTime(), sys: fmt.Sprint(info.Sys())}
-	if stamp == s.stamp && s.current.creds.AccessKeyID != "" {
+	if s.info != nil && os.SameFile(s.info, info) && info.Size() == s.info.Size() && info.ModTime().Equal(s.info.ModTime()) {
 		return s.current, nil
 	}
 	data, err := readLimited(s.path)
@@ -158,7 +152,7 @@ func (s *tokenFile) fetch() (value, error) {
 		// Maybe caught half-written: the next check reads it again.
 		return value{}, fmt.Errorf("%s: %w", s.path, err)
 	}
-	s.stamp = stamp
+	s.info = info
 	s.current = value{
 		creds:   sls.Credentials{AccessKeyID: tok.AccessKeyID, AccessKeySecret: tok.AccessKeySecret.Reveal(), SecurityToken: tok.SecurityToken.Reveal()},
 		expires: tok.Expiration,
@@ -175,12 +169,7 @@ func readLimited(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	buf := make([]byte, 64<<10)
-	n, err := f.Read(buf)
-	if err != nil && n == 0 {
-		return nil, err
-	}
-	return buf[:n], nil
+	return io.ReadAll(io.LimitReader(f, 64<<10))
 }
 
 // chain is the Alibaba Cloud default credential chain, in credentials-go's
