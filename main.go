@@ -26,6 +26,7 @@ import (
 	"github.com/sls-keyword-exporter/sls_keyword_exporter/collector"
 	"github.com/sls-keyword-exporter/sls_keyword_exporter/config"
 	"github.com/sls-keyword-exporter/sls_keyword_exporter/consumer"
+	"github.com/sls-keyword-exporter/sls_keyword_exporter/rulescli"
 	"github.com/sls-keyword-exporter/sls_keyword_exporter/statuspage"
 )
 
@@ -37,7 +38,8 @@ func run() int {
 	var (
 		configFile      = kingpin.Flag("config.file", "Configuration file (YAML). Without it the seed's SLS_* environment variables are read.").PlaceHolder("<file>").String()
 		checkConfig     = kingpin.Flag("config.check", "Validate the configuration and exit.").Bool()
-		ruleFlags       = kingpin.Flag("rule", "Without --config.file: a rule as FIELD=REGEX (FIELD \"*\" matches any field). Repeatable.").Default(config.DefaultRuleFlag).PlaceHolder("FIELD=REGEX").Strings()
+		ruleFlagsSet    bool
+		ruleFlags       = kingpin.Flag("rule", "A rule as FIELD=REGEX (FIELD \"*\" matches any field). Repeatable. The exporter reads it without --config.file; rules tail uses it instead of the configuration's rules.").Default(config.DefaultRuleFlag).PlaceHolder("FIELD=REGEX").IsSetByUser(&ruleFlagsSet).Strings()
 		metricsPath     = kingpin.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
 		disableExporter = kingpin.Flag("web.disable-exporter-metrics", "Exclude go_* and process_* metrics about the exporter itself.").Bool()
 		shutdownTimeout = kingpin.Flag("shutdown.timeout", "How long stopping, or releasing a shard to another replica, may take: the last counts wait for a Prometheus scrape, then checkpoints are committed. Keep it above the scrape interval.").Default("15s").Duration()
@@ -45,10 +47,14 @@ func run() int {
 	)
 	logConfig := &promslog.Config{}
 	promslogflag.AddFlags(kingpin.CommandLine, logConfig)
+	// Without a command the exporter runs, with every flag as before.
+	kingpin.Command("serve", "Run the exporter (the default command).").Default()
+	rulesCmd := kingpin.Command("rules", "Rule tools (docs/rules-cli.md).")
+	testCmd, tailCmd := rulescli.NewTestCommand(rulesCmd), rulescli.NewTailCommand(rulesCmd)
 	kingpin.Version(version.Print("sls_keyword_exporter"))
 	kingpin.CommandLine.UsageWriter(os.Stdout)
 	kingpin.HelpFlag.Short('h')
-	kingpin.Parse()
+	command := kingpin.Parse()
 	logger := promslog.New(logConfig)
 	// The SDK's own (non-consumer) log lines join the same stream.
 	sls.Logger = consumer.NewKitLogger(logger.With("component", "sls-sdk"))
@@ -61,6 +67,16 @@ func run() int {
 			return config.FromEnvironment(*ruleFlags)
 		}
 		return nil, errors.New("no configuration: pass --config.file, or set SLS_ENDPOINTS, SLS_PROJECTS and SLS_LOGSTORES (`make demo` runs against the bundled emulator)")
+	}
+	switch command {
+	case testCmd.FullCommand():
+		return testCmd.Run(os.Stdout)
+	case tailCmd.FullCommand():
+		var given []string // --rule replaces the configuration's rules only when given
+		if ruleFlagsSet {
+			given = *ruleFlags
+		}
+		return tailCmd.Run(logger, load, given, os.Stdout, os.Stderr)
 	}
 	cfg, err := load()
 	if err != nil {
