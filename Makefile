@@ -35,8 +35,10 @@ test: deps lint build test-rules test-go
 test-go:
 	$(GO) test -race -count=1 -timeout 14m ./...
 
-# Alert rules, their unit tests, and the shipped Prometheus and Alertmanager examples.
-test-rules:
+# Alert rules, their unit tests, the shipped Prometheus and Alertmanager examples, and the example keyword
+# rules' tests (docs/rules-cli.md).
+test-rules: sls_keyword_exporter
+	./sls_keyword_exporter rules test examples/rules/*_test.yml
 	$(PROMTOOL) check rules alerts.rules.yml
 	$(PROMTOOL) test rules tests/alerts_test.yml
 	$(PROMTOOL) check config examples/prometheus.yml
