@@ -293,15 +293,18 @@ func Tail(ctx context.Context, opts TailOptions, emit func(TailMatch)) (TailStat
 		ready.Add(1)
 		wg.Go(func() { t.runLogstore(ctx, f.target, f.rules, &ready, &failed) })
 	}
-	if opts.Started != nil {
-		go func() {
-			ready.Wait()
-			if ctx.Err() == nil {
-				opts.Started(TailStart{Logstores: len(follow), Shards: int(t.shards.Load()), Failed: int(failed.Load())})
-			}
-		}()
-	}
+	// Every logstore is done with ready by the time its reader returns, so
+	// Started has been called, or skipped, before Tail returns.
+	startedDone := make(chan struct{})
+	go func() {
+		defer close(startedDone)
+		ready.Wait()
+		if opts.Started != nil && ctx.Err() == nil {
+			opts.Started(TailStart{Logstores: len(follow), Shards: int(t.shards.Load()), Failed: int(failed.Load())})
+		}
+	}()
 	wg.Wait()
+	<-startedDone
 	return t.stats(len(follow)), nil
 }
 
