@@ -239,3 +239,49 @@ func TestTailRulesReplaceTheConfigs(t *testing.T) {
 		})
 	}
 }
+
+// A logstore that cannot be read is logged and retried; the others are
+// followed all the same.
+func TestTailGoesOnWithoutABrokenLogstore(t *testing.T) {
+	srv := testkit.StartEmulator(t, tailWorld())
+	client := sls.CreateNormalInterface("cn-hangzhou.log.aliyuncs.com", tailAK, tailSecret, "")
+	client.SetHTTPClient(srv.HTTPClient())
+	cfg := tailConfig(t, srv.URL)
+	cfg.Regions[0].Projects[0].Logstores = []string{"logstore1", "missing"}
+	logs := &testkit.SyncBuffer{}
+	started := make(chan consumer.TailStart, 1)
+	matched := make(chan string, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, err := consumer.Tail(ctx, consumer.TailOptions{Config: cfg, Rate: 20, Logger: slog.New(slog.NewTextHandler(logs, nil)),
+			Started: func(s consumer.TailStart) { started <- s }},
+			func(m consumer.TailMatch) { matched <- m.Logstore + " " + m.Sample })
+		if err != nil {
+			t.Error(err)
+		}
+	}()
+	defer func() { cancel(); <-done }()
+	select {
+	case s := <-started:
+		if s != (consumer.TailStart{Logstores: 2, Shards: 2, Failed: 1}) {
+			t.Errorf("started: %+v", s)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("tail did not start")
+	}
+	putTo(t, client, 1, "500")
+	select {
+	case m := <-matched:
+		if m != "logstore1 shard=1 status=500" {
+			t.Errorf("match %q", m)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no match from logstore1")
+	}
+	if !strings.Contains(logs.String(), `msg="Listing shards failed; retrying" region=cn-hangzhou project=project1 logstore=missing`) ||
+		!strings.Contains(logs.String(), "LogStoreNotExist") {
+		t.Errorf("logs:\n%s", logs.String())
+	}
+}
