@@ -26,6 +26,7 @@ import (
 	"github.com/sls-keyword-exporter/sls_keyword_exporter/collector"
 	"github.com/sls-keyword-exporter/sls_keyword_exporter/config"
 	"github.com/sls-keyword-exporter/sls_keyword_exporter/consumer"
+	"github.com/sls-keyword-exporter/sls_keyword_exporter/credentials"
 	"github.com/sls-keyword-exporter/sls_keyword_exporter/rulescli"
 	"github.com/sls-keyword-exporter/sls_keyword_exporter/statuspage"
 )
@@ -56,8 +57,9 @@ func run() int {
 	kingpin.HelpFlag.Short('h')
 	command := kingpin.Parse()
 	logger := promslog.New(logConfig)
-	// The SDK's own (non-consumer) log lines join the same stream.
+	// The SDK's own log lines, and the credentials' refresh failures, join the same stream.
 	sls.Logger = consumer.NewKitLogger(logger.With("component", "sls-sdk"))
+	credentials.SetLogger(logger.With("component", "credentials"))
 
 	load := func() (*config.Config, error) {
 		switch {
@@ -100,6 +102,7 @@ func run() int {
 
 	registry := prometheus.NewRegistry()
 	metrics := collector.New(registry)
+	registry.MustRegister(credentials.Collector{})
 	manager := consumer.NewManager(logger, metrics, *shutdownTimeout)
 	metrics.SetStateSource(manager)
 	consumerName := defaultConsumerName(*toolkitFlags.WebListenAddresses)

@@ -588,6 +588,7 @@ func (m *member) retireLocked(sh *shardState) {
 	}
 	m.sched.unschedule(sh)
 	if sh.work != nil || len(sh.pending) > 0 {
+		m.wake() // its series leave the page after the next scrape: the work loop sees to it
 		m.retired = append(m.retired, retiredShard{id: sh.id, epoch: sh.newestEpoch(), at: time.Now(), forever: sh.readonly && sh.finished})
 	}
 }
