@@ -86,7 +86,8 @@ type signedPull struct {
 	accessKeyID string
 	token       string
 	signedAt    time.Time
-	block       []byte // rendered headers
+	block       []byte      // rendered headers
+	request     leanRequest // the request itself, sent again as is
 }
 
 // signatureReuse is how long a signed pull may be sent again.
@@ -108,11 +109,11 @@ func (p *puller) start(ctx context.Context, shard int, cursor string, count int,
 	if err != nil {
 		return nil, fmt.Errorf("credentials: %w", err)
 	}
-	// Keys in the order SLS's canonical resource sorts them.
-	uri := p.pathPrefix + strconv.Itoa(shard) + "?count=" + strconv.Itoa(count) + "&cursor=" + url.QueryEscape(cursor) + "&type=logs"
 	now := time.Now()
 	if signed.block == nil || signed.cursor != cursor || signed.count != count || signed.accessKeyID != creds.AccessKeyID ||
 		signed.token != creds.SecurityToken || now.Sub(signed.signedAt) > signatureReuse {
+		// Keys in the order SLS's canonical resource sorts them.
+		uri := p.pathPrefix + strconv.Itoa(shard) + "?count=" + strconv.Itoa(count) + "&cursor=" + url.QueryEscape(cursor) + "&type=logs"
 		headers := map[string]string{
 			"x-log-apiversion":  slsAPIVersion,
 			"x-log-bodyrawsize": "0",
@@ -131,15 +132,11 @@ func (p *puller) start(ctx context.Context, shard int, cursor string, count int,
 		for k, v := range headers {
 			block = append(append(append(append(block, k...), ": "...), v...), "\r\n"...)
 		}
-		*signed = signedPull{cursor: cursor, count: count, accessKeyID: creds.AccessKeyID, token: creds.SecurityToken, signedAt: now, block: block}
+		*signed = signedPull{cursor: cursor, count: count, accessKeyID: creds.AccessKeyID, token: creds.SecurityToken, signedAt: now, block: block,
+			request: leanRequest{method: http.MethodGet, scheme: p.scheme, host: p.host, uri: uri}}
+		signed.request.headerBlock = signed.block
 	}
-	return p.transport.send(ctx, &leanRequest{
-		method:      http.MethodGet,
-		scheme:      p.scheme,
-		host:        p.host,
-		uri:         uri,
-		headerBlock: signed.block,
-	})
+	return p.transport.send(ctx, &signed.request)
 }
 
 // finish reads a started pull's answer: its body and decompression land in
