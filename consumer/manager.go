@@ -331,11 +331,15 @@ func (e *Manager) LogstoreStates() []collector.LogstoreState {
 	return out
 }
 
-// idlePollsPerSecond is the rate of polls of quiet shards the automatic idle
-// interval aims at: below 2,000 shards a quiet shard is polled more often
-// than once a second, above it once a second (a log then shows within a
-// second plus a round trip, whatever the number of shards).
-const idlePollsPerSecond = 2000
+// The automatic idle interval aims at idlePollsPerSecond polls of quiet
+// shards: up to about 2,000 shards a quiet shard is polled more often than
+// every maxIdleInterval, above that every maxIdleInterval. A log then shows
+// within that plus a round trip whatever the number of shards (the bar is
+// 1.5 s), for a bounded number of small requests a second.
+const (
+	idlePollsPerSecond = 1700
+	maxIdleInterval    = 1200 * time.Millisecond
+)
 
 // idleInterval is how long a quiet shard waits before its next poll.
 func (e *Manager) idleInterval(s Settings) time.Duration {
@@ -343,7 +347,7 @@ func (e *Manager) idleInterval(s Settings) time.Duration {
 		return s.IdlePollInterval
 	}
 	n := e.activeShards.Load()
-	return min(max(time.Duration(n)*time.Second/idlePollsPerSecond, s.FetchInterval), time.Second)
+	return min(max(time.Duration(n)*time.Second/idlePollsPerSecond, s.FetchInterval), maxIdleInterval)
 }
 
 // busyPullBytes: a pull this large means more is waiting; pull again at once.
