@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -32,10 +33,11 @@ type leanTransport struct {
 	tlsConfig  *tls.Config
 	timeout    time.Duration // per request, unless the context ends sooner
 
-	mu     sync.Mutex
-	idle   map[connKey][]*leanConn
-	routes map[string]route // host -> how to reach it
-	closed bool
+	mu           sync.Mutex
+	idle         map[connKey][]*leanConn
+	routes       map[string]route // host -> how to reach it
+	closed       bool
+	noPipelining bool // a server closed a connection in the middle of a pipeline
 }
 
 const (
@@ -64,6 +66,14 @@ type leanConn struct {
 	key      connKey
 	lastUsed time.Time
 	reused   bool
+	// Pipelined connections carry several requests; they are used by one
+	// goroutine, which reads the answers in order.
+	inflight int  // requests whose answers are not read yet
+	broken   bool // an answer failed: the rest cannot be read; close it
+	// reading is the pipelined request whose answer is being read: only its
+	// cancellation cuts the connection, so one member's stop does not cut
+	// the answers of others queued before it.
+	reading atomic.Pointer[sentRequest]
 }
 
 func newLeanTransport(proxyURL *url.URL, directAddr string, timeout time.Duration) *leanTransport {
@@ -210,7 +220,8 @@ func connectTunnel(ctx context.Context, conn net.Conn, hostPort string, timeout 
 
 // putConn keeps a connection whose answer was read in full for the next request.
 func (t *leanTransport) putConn(c *leanConn) {
-	c.lastUsed = time.Now()
+	c.lastUsed, c.inflight, c.broken = time.Now(), 0, false
+	c.reading.Store(nil)
 	_ = c.SetDeadline(time.Time{})
 	t.mu.Lock()
 	if !t.closed && len(t.idle[c.key]) < maxIdlePerKey {
@@ -296,6 +307,11 @@ type sentRequest struct {
 	conn      *leanConn
 	stopWatch func() bool
 	retried   bool
+	// pipelined: sent on a connection carrying other requests; if an earlier
+	// answer on it failed (or another request's cancellation cut it), this
+	// one is sent again on a connection of its own.
+	pipelined bool
+	position  int // in its pipeline: 0 for the first request
 }
 
 // send writes req on a connection of its own (idle or new).
@@ -314,42 +330,145 @@ func (t *leanTransport) send(ctx context.Context, req *leanRequest) (*sentReques
 	}
 }
 
-// write sends the request on a connection, closing it on failure.
+// write sends the request on a connection of its own, closing it on failure.
 func (s *sentRequest) write() error {
-	s.conn = nil
+	s.conn, s.pipelined = nil, false
 	conn, err := s.t.getConn(s.ctx, s.route.key)
 	if err != nil {
 		return err
 	}
-	s.conn = conn
-	deadline := time.Now().Add(s.t.timeout)
-	if d, ok := s.ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	_ = conn.SetDeadline(deadline)
-	s.stopWatch = func() bool { return true }
-	if s.ctx.Done() != nil {
-		s.stopWatch = context.AfterFunc(s.ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
-	}
-	if err := writeRequest(conn.bw, s.route, s.req); err != nil {
+	s.attach(conn)
+	s.setDeadline()
+	renderRequest(conn.bw, s.route, s.req)
+	if err := conn.bw.Flush(); err != nil {
 		s.fail()
 		return errNoAnswer{err}
 	}
 	return nil
 }
 
+// attach puts the request on conn; the request's context cuts the
+// connection if it ends first.
+func (s *sentRequest) attach(conn *leanConn) {
+	s.conn = conn
+	conn.inflight++
+	s.stopWatch = func() bool { return true }
+	if s.ctx.Done() == nil {
+		return
+	}
+	s.stopWatch = context.AfterFunc(s.ctx, func() {
+		if !s.pipelined || conn.reading.Load() == s {
+			_ = conn.SetDeadline(time.Unix(1, 0))
+		}
+	})
+}
+
+func (s *sentRequest) setDeadline() {
+	deadline := time.Now().Add(s.t.timeout)
+	if d, ok := s.ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	_ = s.conn.SetDeadline(deadline)
+}
+
 // fail closes the connection of a request that cannot complete.
 func (s *sentRequest) fail() {
 	s.stopWatch()
+	s.conn.inflight--
+	s.conn.broken = true
 	_ = s.conn.Close()
+}
+
+// pipelineDepth is how many idle polls share one connection: written in one
+// go, their answers read back in one go. A batch of polls then costs a few
+// system calls rather than several each.
+const pipelineDepth = 32
+
+// sendPipelined writes GET requests that share one route, up to
+// pipelineDepth on each connection, and returns their sentRequests in order
+// (nil with an error where a request could not be sent). The caller must
+// receive the answers of one connection in the order of reqs.
+func (t *leanTransport) sendPipelined(ctxs []context.Context, reqs []*leanRequest) ([]*sentRequest, []error) {
+	sent := make([]*sentRequest, len(reqs))
+	errs := make([]error, len(reqs))
+	if len(reqs) == 1 || !t.pipelining() {
+		for i, req := range reqs {
+			sent[i], errs[i] = t.send(ctxs[i], req)
+		}
+		return sent, errs
+	}
+	r, err := t.routeFor(reqs[0].scheme, reqs[0].host)
+	if err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+		return sent, errs
+	}
+	for start := 0; start < len(reqs); start += pipelineDepth {
+		end := min(start+pipelineDepth, len(reqs))
+		conn, err := t.getConn(ctxs[start], r.key)
+		if err != nil {
+			// Each on its own: the error may be the first one's context.
+			for i := start; i < end; i++ {
+				sent[i], errs[i] = t.send(ctxs[i], reqs[i])
+			}
+			continue
+		}
+		deadline := time.Now().Add(t.timeout)
+		_ = conn.SetDeadline(deadline)
+		for i := start; i < end; i++ {
+			s := &sentRequest{t: t, ctx: ctxs[i], req: reqs[i], route: r, pipelined: true, position: i - start}
+			s.attach(conn)
+			renderRequest(conn.bw, r, reqs[i])
+			sent[i] = s
+		}
+		if err := conn.bw.Flush(); err != nil {
+			// Nothing answered yet: each is sent again on its own.
+			for i := start; i < end; i++ {
+				sent[i].stopWatch()
+				sent[i] = nil
+			}
+			conn.broken = true
+			_ = conn.Close()
+			for i := start; i < end; i++ {
+				sent[i], errs[i] = t.send(ctxs[i], reqs[i])
+			}
+		}
+	}
+	return sent, errs
+}
+
+// pipelining reports whether requests may share a connection: until a
+// server closed a connection in the middle of a pipeline.
+func (t *leanTransport) pipelining() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return !t.noPipelining
 }
 
 // retryable reports whether a failure before any answer on a reused
 // keep-alive connection may be sent once more on a fresh one: the server
 // closed it while idle and cannot have served the request. Only GETs are
 // resent, as net/http does; a write call's failure is left to its caller.
+// A pipelined GET whose answer could not be read is sent again alone.
 func (s *sentRequest) retryable(err error) bool {
-	if s.retried || s.conn == nil || !s.conn.reused || s.ctx.Err() != nil || s.req.method != http.MethodGet || !isStaleConn(err) {
+	if s.retried || s.conn == nil || s.ctx.Err() != nil || s.req.method != http.MethodGet {
+		return false
+	}
+	switch {
+	case s.pipelined:
+		// An earlier answer on the connection failed, another request's
+		// cancellation cut it, or the server closed the connection after
+		// answering the first requests: it does not take pipelines.
+		if s.position > 0 && isStaleConn(err) && !errors.Is(err, errPipelineBroken) {
+			s.t.mu.Lock()
+			s.t.noPipelining = true
+			s.t.mu.Unlock()
+		}
+		// Sent again alone (write clears pipelined), and still allowed
+		// the one resend after a stale connection.
+		return true
+	case !s.conn.reused || !isStaleConn(err):
 		return false
 	}
 	s.retried = true
@@ -359,7 +478,22 @@ func (s *sentRequest) retryable(err error) bool {
 // receive reads the answer's status and headers; see do.
 func (s *sentRequest) receive(want wantedHeaders, into map[string]string) (*leanResponse, error) {
 	for {
-		resp, err := s.readHead(want, into)
+		var resp *leanResponse
+		var err error = errBrokenPipeline
+		if s.pipelined && !s.conn.broken {
+			// Its turn on the connection: from now on its cancellation cuts
+			// the read (checked after the store: a cancellation just before
+			// it saw another request reading).
+			s.conn.reading.Store(s)
+			if s.ctx.Err() == nil {
+				s.setDeadline()
+				resp, err = s.readHead(want, into)
+			} else {
+				err = s.ctx.Err()
+			}
+		} else if !s.conn.broken {
+			resp, err = s.readHead(want, into)
+		}
 		if err == nil {
 			return resp, nil
 		}
@@ -379,6 +513,12 @@ func (s *sentRequest) receive(want wantedHeaders, into map[string]string) (*lean
 	}
 }
 
+// errBrokenPipeline: an earlier answer on the connection failed.
+var (
+	errPipelineBroken = errors.New("an earlier answer on the connection failed")
+	errBrokenPipeline = errNoAnswer{errPipelineBroken}
+)
+
 // errNoAnswer marks a failure before the first byte of the answer.
 type errNoAnswer struct{ err error }
 
@@ -390,8 +530,8 @@ func isStaleConn(err error) bool {
 	return errors.As(err, &na)
 }
 
-// writeRequest renders and flushes one request.
-func writeRequest(bw *bufio.Writer, r route, req *leanRequest) error {
+// renderRequest writes one request into bw, without flushing it.
+func renderRequest(bw *bufio.Writer, r route, req *leanRequest) {
 	bw.WriteString(req.method)
 	bw.WriteByte(' ')
 	if r.absoluteForm {
@@ -423,7 +563,6 @@ func writeRequest(bw *bufio.Writer, r route, req *leanRequest) error {
 	}
 	bw.WriteString("\r\n")
 	bw.Write(req.body)
-	return bw.Flush()
 }
 
 // readHead reads the status line and headers of the answer.
@@ -546,15 +685,21 @@ func (r *leanResponse) done(bodyRead bool) {
 		return
 	}
 	clean := r.stopWatch() // false: the context already ended and poisoned the deadline
-	if bodyRead && r.chunked {
-		bodyRead = skipTrailer(r.conn.br)
-	}
-	if bodyRead && r.keepAlive && clean {
-		r.t.putConn(r.conn)
-	} else {
-		_ = r.conn.Close()
-	}
+	c := r.conn
 	r.conn = nil
+	if bodyRead && r.chunked {
+		bodyRead = skipTrailer(c.br)
+	}
+	c.inflight--
+	if !bodyRead || !r.keepAlive || !clean {
+		c.broken = true
+	}
+	switch {
+	case c.broken:
+		_ = c.Close()
+	case c.inflight == 0:
+		r.t.putConn(c)
+	}
 }
 
 // skipTrailer reads the trailer section after a chunked body's last chunk,

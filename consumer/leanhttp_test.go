@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -290,5 +291,178 @@ func TestLeanTransportRefusesAfterClose(t *testing.T) {
 	if _, err := tr.do(context.Background(), &leanRequest{method: http.MethodGet, scheme: "http", host: "x", uri: "/",
 		header: func(func(string, string)) {}}, nil, nil); err == nil || !strings.Contains(err.Error(), "closed") {
 		t.Fatalf("after close: %v", err)
+	}
+}
+
+// pipelineAll sends requests pipelined and reads their answers in order,
+// as the pull worker does; it returns each body (or error text).
+func pipelineAll(t *testing.T, tr *leanTransport, ctxs []context.Context, reqs []*leanRequest) []string {
+	t.Helper()
+	sent, errs := tr.sendPipelined(ctxs, reqs)
+	out := make([]string, len(sent))
+	for i, s := range sent {
+		if errs[i] != nil {
+			out[i] = "send error: " + errs[i].Error()
+			continue
+		}
+		resp, err := s.receive(nil, map[string]string{})
+		if err != nil {
+			out[i] = "error: " + err.Error()
+			continue
+		}
+		body, err := io.ReadAll(resp.body)
+		resp.done(err == nil)
+		if err != nil {
+			out[i] = "body error: " + err.Error()
+			continue
+		}
+		out[i] = string(body)
+	}
+	return out
+}
+
+func pipelineRequests(host string, uris ...string) ([]context.Context, []*leanRequest) {
+	ctxs := make([]context.Context, len(uris))
+	reqs := make([]*leanRequest, len(uris))
+	for i, uri := range uris {
+		ctxs[i] = context.Background()
+		reqs[i] = &leanRequest{method: http.MethodGet, scheme: "http", host: host, uri: uri, header: func(func(string, string)) {}}
+	}
+	return ctxs, reqs
+}
+
+// TestLeanTransportPipelinesIdlePolls: a batch of GETs shares a few
+// connections, every answer reaches its own request, a connection the
+// server closes in the middle sends the rest again, and the connections
+// serve the next batch.
+func TestLeanTransportPipelinesIdlePolls(t *testing.T) {
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("mode") == "close" {
+			w.Header().Set("Connection", "close")
+		}
+		if r.URL.Query().Get("mode") == "chunked" {
+			_, _ = io.WriteString(w, "chunked:")
+			w.(http.Flusher).Flush()
+		}
+		_, _ = io.WriteString(w, r.URL.Path)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	tr := newLeanTransport(nil, "", 5*time.Second)
+	defer tr.close()
+
+	uris := make([]string, 70)
+	for i := range uris {
+		uris[i] = "/p" + strconv.Itoa(i)
+	}
+	uris[5] += "?mode=chunked"
+	ctxs, reqs := pipelineRequests(host, uris...)
+	got := pipelineAll(t, tr, ctxs, reqs)
+	for i, body := range got {
+		want := "/p" + strconv.Itoa(i)
+		if i == 5 {
+			want = "chunked:" + want
+		}
+		if body != want {
+			t.Fatalf("answer %d: %q, want %q", i, body, want)
+		}
+	}
+	if n := conns.Load(); n != 3 {
+		t.Fatalf("70 pipelined requests took %d connections, want 3 (32 a connection)", n)
+	}
+
+	// The server closes the first connection after its 10th answer: the
+	// 22 requests behind it are sent again, each on a connection of its own.
+	uris = uris[:32]
+	uris[5] = "/p5"
+	uris[9] += "?mode=close"
+	ctxs, reqs = pipelineRequests(host, uris...)
+	got = pipelineAll(t, tr, ctxs, reqs)
+	for i, body := range got {
+		if want := "/p" + strconv.Itoa(i); body != want {
+			t.Fatalf("after a close in the pipeline, answer %d: %q, want %q", i, body, want)
+		}
+	}
+	if !tr.pipelining() {
+		t.Fatal("a server's announced close turned pipelining off; only an unannounced one should")
+	}
+}
+
+// TestLeanTransportStopsPipeliningWhenTheServerDropsThem: a server that
+// answers one request a connection and closes it without saying so still
+// gets every request answered, and pipelining is turned off for it.
+func TestLeanTransportStopsPipeliningWhenTheServerDropsThem(t *testing.T) {
+	addr, requests := flakyServer(t)
+	tr := newLeanTransport(nil, "", 5*time.Second)
+	defer tr.close()
+	ctxs, reqs := pipelineRequests(addr, "/a", "/b", "/c", "/d")
+	for i, body := range pipelineAll(t, tr, ctxs, reqs) {
+		if body != "ok" {
+			t.Fatalf("answer %d: %q", i, body)
+		}
+	}
+	if n := requests.Load(); n != 4 {
+		t.Fatalf("server answered %d requests, want 4", n)
+	}
+	if tr.pipelining() {
+		t.Fatal("pipelining still on for a server that drops pipelined requests")
+	}
+}
+
+// TestLeanTransportPipelineCancellation: cancelling a request queued behind
+// a slow answer does not cut that answer; cancelling the request being read
+// cuts it, and the requests behind it are sent again.
+func TestLeanTransportPipelineCancellation(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/slow":
+			time.Sleep(300 * time.Millisecond)
+		case "/hang":
+			<-r.Context().Done()
+			return
+		}
+		_, _ = io.WriteString(w, r.URL.Path)
+	}))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	tr := newLeanTransport(nil, "", time.Minute)
+	defer tr.close()
+
+	ctxs, reqs := pipelineRequests(host, "/slow", "/b", "/cancelled", "/d")
+	ctx, cancel := context.WithCancel(context.Background())
+	ctxs[2] = ctx
+	time.AfterFunc(100*time.Millisecond, cancel)
+	got := pipelineAll(t, tr, ctxs, reqs)
+	want := []string{"/slow", "/b", "error: context canceled", "/d"}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("answers %q, want %q", got, want)
+		}
+	}
+
+	ctxs, reqs = pipelineRequests(host, "/hang", "/b", "/c")
+	ctx, cancel = context.WithCancel(context.Background())
+	ctxs[0] = ctx
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start := time.Now()
+	got = pipelineAll(t, tr, ctxs, reqs)
+	want = []string{"error: context canceled", "/b", "/c"}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("answers %q, want %q", got, want)
+		}
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Fatalf("a cancelled answer took %s to cut", time.Since(start))
+	}
+	if !tr.pipelining() {
+		t.Fatal("a cancellation turned pipelining off")
 	}
 }

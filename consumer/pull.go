@@ -105,6 +105,16 @@ func (p *puller) pull(ctx context.Context, shard int, cursor string, count int, 
 
 // start signs (or reuses the signature of) a pull and writes it.
 func (p *puller) start(ctx context.Context, shard int, cursor string, count int, signed *signedPull) (*sentRequest, error) {
+	req, err := p.prepare(shard, cursor, count, signed)
+	if err != nil {
+		return nil, err
+	}
+	return p.transport.send(ctx, req)
+}
+
+// prepare signs a pull, or reuses the shard's signed request while its
+// cursor and credentials stay the same.
+func (p *puller) prepare(shard int, cursor string, count int, signed *signedPull) (*leanRequest, error) {
 	creds, err := p.credentials.GetCredentials()
 	if err != nil {
 		return nil, fmt.Errorf("credentials: %w", err)
@@ -136,7 +146,7 @@ func (p *puller) start(ctx context.Context, shard int, cursor string, count int,
 			request: leanRequest{method: http.MethodGet, scheme: p.scheme, host: p.host, uri: uri}}
 		signed.request.headerBlock = signed.block
 	}
-	return p.transport.send(ctx, &signed.request)
+	return &signed.request, nil
 }
 
 // finish reads a started pull's answer: its body and decompression land in
