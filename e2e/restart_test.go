@@ -299,13 +299,21 @@ func TestReloadRestartingATargetLosesNothing(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("POST /-/reload: %s", resp.Status)
 	}
-	if s, ok := r.target.firstScrapeSentAfter(sent); ok && s.served.Before(sent.Add(took)) {
-		t.Logf("reload took %s = next scrape %s + %s", took.Round(time.Millisecond), s.served.Sub(sent).Round(time.Millisecond), sent.Add(took).Sub(s.served).Round(time.Millisecond))
-		if after := sent.Add(took).Sub(s.served); after > exitSlack {
+	// The scraper records a scrape once it has parsed the page, which can
+	// be just after the reload it released has answered.
+	var s scrapeTimes
+	waitFor(t, 3*shareScrape, "the scrape after the reload began", func() bool {
+		var ok bool
+		s, ok = r.target.firstScrapeSentAfter(sent)
+		return ok
+	})
+	if done := sent.Add(took); s.sent.Before(done) {
+		t.Logf("reload took %s; the next scrape was served %s after the reload began", took.Round(time.Millisecond), s.served.Sub(sent).Round(time.Millisecond))
+		if after := done.Sub(s.served); after > exitSlack {
 			t.Errorf("the reload took %s after the scrape that acknowledged the old counts", after)
 		}
 	} else {
-		t.Errorf("the reload took %s without waiting for a scrape of the counts it held", took)
+		t.Errorf("the reload took %s without waiting for a scrape of the counts it held (the next was sent %s after it began)", took, s.sent.Sub(sent))
 	}
 	before := r.target.total("sls_consumer_logs_total")
 	for shard := range 2 {
