@@ -19,6 +19,7 @@ port=${EXPORTER_ADDR##*:}
 cat <<MSG
 
   SLS emulator (demo world, generated traffic): http://$EMULATOR_ADDR/_slsemu/state
+  Exporter status page:                         http://localhost:$port/
   Exporter metrics:                             http://localhost:$port/metrics
   Watch 5xx counters rise per region:           curl -s localhost:$port/metrics | grep 'sls_keyword_matches_total.*http_5xx'
   Stop with Ctrl-C.

@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# Installs what `make test` needs besides Go on Debian bookworm: promtool and prometheus (package
-# prometheus), amtool and prometheus-alertmanager (package prometheus-alertmanager), and chromium with
-# a font for headless browser tests. Does nothing, fast, when everything is present. Used by `make deps`
+# Installs what `make test` needs besides Go on Debian bookworm: gcc and libc6-dev (the race detector
+# needs cgo), make, ca-certificates, promtool and prometheus (package prometheus), amtool and
+# prometheus-alertmanager (package prometheus-alertmanager), and chromium with a font for headless
+# browser tests. Does nothing, fast, when everything is present. Used by `make deps`
 # (which `make test` runs first) and .ci/run.
 set -euo pipefail
 
 # package:proof, where proof is a command on PATH or an absolute file path.
 checks=(
+  # go test -race needs cgo: a C compiler and the C library's headers.
+  gcc:gcc
+  libc6-dev:/usr/include/stdio.h
+  make:make
+  ca-certificates:/etc/ssl/certs/ca-certificates.crt
   prometheus:promtool
   prometheus:prometheus
   prometheus-alertmanager:amtool
