@@ -215,7 +215,12 @@ func (p *Provider) finish(v value, err error, ended bool) {
 	old := p.cur.Load()
 	if err == nil {
 		if old != nil && old.creds == v.creds {
-			v = *old // unchanged: keep when it was obtained
+			// The same key: keep when it was obtained, but take a new
+			// expiry (a lease renewed for the same key).
+			v.obtained = old.obtained
+			if !v.expires.Equal(old.expires) {
+				p.cur.Store(&v)
+			}
 		} else {
 			v.obtained = now
 			p.cur.Store(&v)

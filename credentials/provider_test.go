@@ -285,3 +285,29 @@ func TestForSharesProviders(t *testing.T) {
 		t.Errorf("sharing: same settings %v, different settings %v", pa == pa2, pa == pb)
 	}
 }
+
+// TestSameKeyWithALaterExpiry: a lease renewed for the same key (a token
+// file rewritten with a later Expiration) is served past the old expiry.
+func TestSameKeyWithALaterExpiry(t *testing.T) {
+	tm := timing{10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond}
+	src := &scripted{}
+	v := creds("A")
+	v.expires = time.Now().Add(200 * time.Millisecond)
+	src.set(v, nil)
+	p := newScripted(src, time.Second, tm)
+	if c, err := p.GetCredentials(); err != nil || c.AccessKeyID != "A" {
+		t.Fatal(c, err)
+	}
+	renewed := creds("A")
+	renewed.expires = time.Now().Add(time.Hour)
+	src.set(renewed, nil)
+	waitUntil(t, time.Second, "the renewed expiry", func() bool {
+		_, _ = p.GetCredentials() // a call starts a refresh when one is due
+		cur := p.cur.Load()
+		return cur != nil && cur.expires.Equal(renewed.expires)
+	})
+	time.Sleep(time.Until(v.expires) + 20*time.Millisecond)
+	if c, err := p.GetCredentials(); err != nil || c.AccessKeyID != "A" {
+		t.Fatalf("after the old expiry, with the same key renewed for an hour: %v %v", c.AccessKeyID, err)
+	}
+}
