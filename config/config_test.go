@@ -20,6 +20,7 @@ func TestLoadErrorsNameFileAndLine(t *testing.T) {
 		{"testdata/bad_compression.yml", "testdata/bad_compression.yml:4: region cn-hangzhou: compression \"gzip\" must be lz4 or zstd"},
 		{"testdata/bad_cursor.yml", "testdata/bad_cursor.yml:2: cursor_start \"yesterday\" must be begin, end, an RFC 3339 time or \"2006-01-02 15:04:05\""},
 		{"testdata/duplicate_logstore.yml", "testdata/duplicate_logstore.yml:8: logstore cn-hangzhou/project1/logstore1 is listed twice (first at regions[0].projects[0].logstores[0])"},
+		{"testdata/duplicate_pattern_project.yml", "testdata/duplicate_pattern_project.yml:8: project cn-hangzhou/apps has logstore patterns in two entries (first at regions[0].projects[0].logstores[0]): put them in one entry"},
 		{"testdata/both_secrets.yml", "testdata/both_secrets.yml:1: credentials: at most one of access_key_secret and access_key_secret_file may be set"},
 		{"testdata/no_rules.yml", "testdata/no_rules.yml:1: at least one rule is required"},
 		{"testdata/rule_without_field.yml", "testdata/rule_without_field.yml:6: rule nofield: field is required (a field name, or \"*\" for any field)"},

@@ -99,6 +99,7 @@ func (c *Config) validateRegions(at locate) error {
 		return at("regions", "at least one region is required")
 	}
 	seenTargets := map[string]string{}
+	seenPatterns := map[string]string{} // region/project -> where its patterns are
 	for i := range c.Regions {
 		r := &c.Regions[i]
 		rpath := fmt.Sprintf("regions[%d]", i)
@@ -146,6 +147,15 @@ func (c *Config) validateRegions(at locate) error {
 				if IsLogstorePattern(l) {
 					if _, err := path.Match(l, ""); err != nil || strings.Contains(l, "/") {
 						return at(fmt.Sprintf("%s.logstores[%d]", ppath, k), "region %s project %s: logstore pattern %q is not a valid glob of logstore names (*, ?, [a-z])", r.Name, p.Name, l)
+					}
+					// One listing per project: patterns in two entries of
+					// the same project would have one silently unwatched.
+					key := r.Name + "/" + p.Name
+					if prev, ok := seenPatterns[key]; ok && !strings.HasPrefix(prev, ppath+".") {
+						return at(fmt.Sprintf("%s.logstores[%d]", ppath, k), "project %s has logstore patterns in two entries (first at %s): put them in one entry", key, prev)
+					}
+					if _, ok := seenPatterns[key]; !ok {
+						seenPatterns[key] = fmt.Sprintf("%s.logstores[%d]", ppath, k)
 					}
 					continue
 				}
