@@ -164,6 +164,14 @@ func (m *Metrics) SetDiscovered(region, project string, n int) {
 	m.discovered.WithLabelValues(region, project).Set(float64(n))
 }
 
+// DeleteDiscovery drops a project's discovery series: its patterns are no
+// longer configured.
+func (m *Metrics) DeleteDiscovery(region, project string) {
+	l := prometheus.Labels{"region": region, "project": project}
+	m.discovered.DeletePartialMatch(l)
+	m.discoveryErrors.DeletePartialMatch(l)
+}
+
 // CountDiscoveryError counts a failed listing of a project's logstores.
 func (m *Metrics) CountDiscoveryError(region, project, code string) {
 	m.discoveryErrors.WithLabelValues(region, project, code).Inc()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	sls "github.com/aliyun/aliyun-log-go-sdk"
@@ -27,6 +28,10 @@ type discoverer struct {
 	cancel context.CancelFunc
 	kick   chan struct{}
 	done   chan struct{}
+
+	// attempted: the first listing has been tried (its members started, or
+	// its failure reported); until then the exporter is not ready.
+	attempted atomic.Bool
 
 	// Under the manager's applyMu.
 	listed bool            // a listing has succeeded: what appears later is new
@@ -80,8 +85,10 @@ func (e *Manager) runDiscoverer(d *discoverer) {
 				return // the manager stopped the discoverer meanwhile
 			}
 		}
-		// A little jitter keeps many projects from listing in step.
-		wait += time.Duration(rand.Int64N(int64(wait/10) + 1))
+		d.attempted.Store(true)
+		// A little jitter keeps many projects from listing in step; taken
+		// off the wait, so a new logstore is found within one interval.
+		wait -= time.Duration(rand.Int64N(int64(wait/10) + 1))
 		select {
 		case <-d.ctx.Done():
 			return
@@ -111,6 +118,18 @@ func (d *discoverer) list() ([]string, error) {
 // of logstores the listing no longer has. It reports false when the
 // discoverer was stopped before it could apply.
 func (e *Manager) applyListing(d *discoverer, names []string) bool {
+	// Confirm what the listing lacks before taking applyMu (the calls take
+	// time). Only this goroutine writes d.found, so it may read it unlocked.
+	inListing := make(map[string]bool, len(names))
+	for _, name := range names {
+		inListing[name] = true
+	}
+	confirmedGone := map[string]bool{}
+	for name := range d.found {
+		if !inListing[name] && d.confirmGone(name) {
+			confirmedGone[name] = true
+		}
+	}
 	// Apply and Stop hold applyMu while they stop discoverers: never block
 	// on it, or they would wait for us while we wait for them.
 	for !e.applyMu.TryLock() {
@@ -137,7 +156,7 @@ func (e *Manager) applyListing(d *discoverer, names []string) bool {
 	}
 	var gone []string
 	for name := range d.found {
-		if !listed[name] {
+		if !listed[name] && confirmedGone[name] {
 			gone = append(gone, name)
 		}
 	}
@@ -196,10 +215,34 @@ func (e *Manager) applyListing(d *discoverer, names []string) bool {
 	return true
 }
 
+// confirmGone asks for a logstore a listing lacks: offset paging skips one
+// when another is deleted between pages, and abandoning a logstore that
+// exists would drop its uncommitted counts. Only LogStoreNotExist (or
+// ProjectNotExist) counts as gone; any other failure keeps it for now.
+func (d *discoverer) confirmGone(name string) bool {
+	_, err := d.client.GetLogStore(d.spec.Target.Project, name)
+	switch errorCode(err) {
+	case codeLogStoreNotExist, "ProjectNotExist":
+		return true
+	}
+	return false
+}
+
 // stop ends the discoverer and waits for it.
 func (d *discoverer) stop() {
 	d.cancel()
 	<-d.done
+}
+
+// stopDiscoverers stops discoverers in parallel: each may be in a call
+// that its cancellation cuts, or waiting for its first credentials.
+func stopDiscoverers(ds []*discoverer) {
+	for _, d := range ds {
+		d.cancel()
+	}
+	for _, d := range ds {
+		<-d.done
+	}
 }
 
 // relist asks for a listing now: a member saw its logstore vanish.

@@ -9,6 +9,7 @@ import (
 
 	sls "github.com/aliyun/aliyun-log-go-sdk"
 
+	"github.com/sls-keyword-exporter/sls_keyword_exporter/consumer"
 	"github.com/sls-keyword-exporter/sls_keyword_exporter/pkg/slsemu"
 )
 
@@ -112,4 +113,69 @@ rules:
 	srv.RemoveFault(id)
 	put("web-static", "500")
 	waitFor(t, 10*time.Second, "web-static's match after the fault", func() bool { return e.sum(t, "sls_keyword_matches_total", "logstore", "web-static") == 1 })
+}
+
+// TestDiscoveryReadinessAndRemoval: the exporter is not ready before a
+// pattern project's first listing (a pod would take traffic, and count as
+// rolled out, before it joined any group); a reload that drops the patterns
+// stops their logstores and leaves no discovery series.
+func TestDiscoveryReadinessAndRemoval(t *testing.T) {
+	w := &slsemu.World{AccessKeys: []slsemu.AccessKey{{ID: testAK, Secret: testSecret}}}
+	w.Regions = []slsemu.RegionConfig{{Name: "cn-hangzhou", Endpoint: "cn-hangzhou.log.aliyuncs.com", Projects: []slsemu.ProjectConfig{
+		{Name: "apps", Logstores: []slsemu.LogstoreConfig{{Name: "web-a", Shards: 1}}},
+		{Name: "named", Logstores: []slsemu.LogstoreConfig{{Name: "plain", Shards: 1}}},
+	}}}
+	srv := startEmulator(t, w)
+	if _, err := srv.InjectFault(slsemu.Fault{Route: "ListLogStores", Latency: slsemu.Duration(3 * time.Second), Times: 1}); err != nil {
+		t.Fatal(err)
+	}
+	configYAML := func(projects string) string {
+		return fmt.Sprintf(`consumer_group: discovery-ready
+consumer_name: ready
+heartbeat_interval: 1s
+consumer_timeout: 3s
+discovery_interval: 500ms
+credentials: {access_key_id: %s, access_key_secret: %s}
+regions:
+  - name: cn-hangzhou
+    endpoint: cn-hangzhou.log.aliyuncs.com
+    proxy_url: %s
+    projects:
+%s
+rules:
+  - {name: http_5xx, field: status, regex: '^5\d{2}$'}
+`, testAK, testSecret, srv.URL, projects)
+	}
+	withPatterns := "      - {name: apps, logstores: [\"web-*\"]}\n      - {name: named, logstores: [plain]}"
+	e := startExporter(t, mustParse(t, configYAML(withPatterns)))
+	// The named logstore is ready within the slow listing; the exporter is not.
+	waitFor(t, 5*time.Second, "the named logstore consumed", func() bool {
+		return e.series(t, "sls_consumer_shards_held")["logstore=plain,project=named,region=cn-hangzhou"] == 1
+	})
+	if ready, pending := e.manager.Ready(); ready || len(pending) != 1 || pending[0] != "cn-hangzhou/apps (listing its logstores)" {
+		t.Fatalf("during the first listing: ready %v, pending %q; want not ready, pending the apps listing", ready, pending)
+	}
+	waitFor(t, 10*time.Second, "ready after the listing", func() bool { ready, _ := e.manager.Ready(); return ready })
+	if held := e.series(t, "sls_consumer_shards_held")["logstore=web-a,project=apps,region=cn-hangzhou"]; held != 1 {
+		t.Fatalf("ready, but web-a's shards held = %v, want 1", held)
+	}
+	if n := e.series(t, "sls_discovery_logstores")["project=apps,region=cn-hangzhou"]; n != 1 {
+		t.Fatalf("sls_discovery_logstores = %v, want 1", n)
+	}
+
+	// Drop the patterns: web-a and the discovery series go.
+	dropped := mustParse(t, configYAML("      - {name: named, logstores: [plain]}"))
+	if err := e.manager.Apply(dropped, consumer.SettingsFrom(dropped, "unused")); err != nil {
+		t.Fatal(err)
+	}
+	for _, family := range []string{"sls_discovery_logstores", "sls_consumer_shards_held", "sls_up"} {
+		for key := range e.series(t, family) {
+			if strings.Contains(key, "project=apps") {
+				t.Errorf("after the reload dropped the patterns: %s{%s} remains", family, key)
+			}
+		}
+	}
+	if ready, pending := e.manager.Ready(); !ready {
+		t.Errorf("after the reload: not ready, pending %q", pending)
+	}
 }

@@ -41,7 +41,7 @@ type Manager struct {
 	settings    Settings
 	scoped      *scopedRules // the rules of the last Apply, for discovered logstores
 	members     map[string]*member
-	discoverers map[string]*discoverer // by region/project, under applyMu
+	discoverers map[string]*discoverer // by region/project; written under applyMu and mu
 }
 
 var _ collector.StateSource = (*Manager)(nil)
@@ -175,7 +175,7 @@ func (e *Manager) Apply(cfg *config.Config, settings Settings) error {
 	for _, d := range cfg.Discoveries() {
 		wanted[d.Key()] = d
 	}
-	var starting []*discoverer
+	var starting, ending []*discoverer
 	for key, d := range e.discoverers {
 		if want, ok := wanted[key]; ok && !restartAll && d.interval == cfg.DiscoveryInterval && reflect.DeepEqual(want, d.spec) {
 			for name := range d.found {
@@ -191,12 +191,22 @@ func (e *Manager) Apply(cfg *config.Config, settings Settings) error {
 			delete(wanted, key)
 			continue
 		}
-		d.stop()
+		ending = append(ending, d)
+		e.mu.Lock()
 		delete(e.discoverers, key)
+		e.mu.Unlock()
+	}
+	stopDiscoverers(ending)
+	for _, d := range ending {
+		if _, replaced := wanted[d.spec.Key()]; !replaced {
+			e.metrics.DeleteDiscovery(d.spec.Target.Region, d.spec.Target.Project)
+		}
 	}
 	for key, spec := range wanted {
 		d := e.newDiscoverer(spec, settings, cfg.DiscoveryInterval)
+		e.mu.Lock()
 		e.discoverers[key] = d
+		e.mu.Unlock()
 		starting = append(starting, d)
 	}
 
@@ -271,10 +281,16 @@ func (e *Manager) stopMembers(members []*member) {
 func (e *Manager) Stop() {
 	e.applyMu.Lock()
 	defer e.applyMu.Unlock()
+	var discoverers []*discoverer
+	e.mu.Lock()
 	for key, d := range e.discoverers {
-		d.stop()
+		d.cancel() // no new members from here on
+		discoverers = append(discoverers, d)
 		delete(e.discoverers, key)
 	}
+	e.mu.Unlock()
+	// Discoverers end while members drain: neither waits for the other.
+	defer stopDiscoverers(discoverers)
 	e.mu.Lock()
 	members := make([]*member, 0, len(e.members))
 	for key, m := range e.members {
@@ -301,6 +317,11 @@ func (e *Manager) Ready() (ready bool, pending []string) {
 	for key, m := range e.members {
 		if !m.ready() {
 			pending = append(pending, key)
+		}
+	}
+	for key, d := range e.discoverers {
+		if !d.attempted.Load() {
+			pending = append(pending, key+" (listing its logstores)")
 		}
 	}
 	sort.Strings(pending)
@@ -404,6 +425,7 @@ func (e *Manager) beginPull(sh *shardState) (inflightPull, bool) {
 		return inflightPull{}, false
 	}
 	sh.inFlight = true
+	m.pullsInFlight++
 	p := inflightPull{sh: sh, cursor: sh.cursor, started: time.Now()}
 	m.mu.Unlock()
 	p.req, p.err = m.puller.prepare(sh.id, p.cursor, m.settings.MaxFetchGroups, &sh.signed)
@@ -471,6 +493,10 @@ func (e *Manager) endPull(p *inflightPull, raw *rawBatch) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	sh.inFlight = false
+	m.pullsInFlight--
+	if m.gone {
+		return // its series are deleted: count no error that would bring them back
+	}
 	current := m.shards[sh.id] == sh
 	var due time.Time
 	switch {

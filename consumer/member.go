@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -68,8 +69,15 @@ func init() {
 
 // shardMeta is what ListShards says of a shard.
 type shardMeta struct {
-	readonly  bool
-	createdAt int64 // unix seconds, SLS's clock
+	readonly   bool
+	createdAt  int64  // unix seconds, SLS's clock
+	begin, end string // its hash key range [begin, end), lower-case hex
+}
+
+// overlaps reports whether two shards' key ranges meet: a split's children
+// lie within their parent's range, a merge's child covers both parents'.
+func (a shardMeta) overlaps(b shardMeta) bool {
+	return a.begin < b.end && b.begin < a.end
 }
 
 // member is this replica's membership in the consumer group of one
@@ -138,6 +146,7 @@ type member struct {
 	lastCanary      time.Time
 	probing         bool
 	gone            bool // the logstore no longer exists: commit nothing
+	pullsInFlight   int  // begun by a pull worker, not yet ended (they count into our series)
 }
 
 // retiredShard is a released shard whose series leave the page once the
@@ -231,6 +240,23 @@ func (m *member) stop(deadline time.Time) {
 	hard := time.AfterFunc(time.Until(deadline), m.cancel)
 	defer hard.Stop()
 	<-m.done
+	m.waitPulls()
+}
+
+// waitPulls waits for pulls a worker began before the stop: they may still
+// count into the member's series, which the caller may be about to delete.
+// The member's context has ended, so they end within a request's answer.
+func (m *member) waitPulls() {
+	limit := time.Now().Add(m.settings.RequestTimeout + time.Second)
+	for {
+		m.mu.Lock()
+		n := m.pullsInFlight
+		m.mu.Unlock()
+		if n == 0 || time.Now().After(limit) {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 func (m *member) wake() {
@@ -325,7 +351,8 @@ func (m *member) listShards() error {
 	meta := make(map[int]shardMeta, len(shards))
 	readwrite := 0
 	for _, s := range shards {
-		meta[s.ShardID] = shardMeta{readonly: s.Status == "readonly", createdAt: int64(s.CreateTime)}
+		meta[s.ShardID] = shardMeta{readonly: s.Status == "readonly", createdAt: int64(s.CreateTime),
+			begin: strings.ToLower(s.InclusiveBeginKey), end: strings.ToLower(s.ExclusiveBeginKey)} // the SDK's name for exclusiveEndKey
 		if s.Status != "readonly" {
 			readwrite++
 		}
@@ -779,8 +806,10 @@ func (m *member) acquireShard(sh *shardState, saved map[int]string, now time.Tim
 // startPositionLocked is where a shard without a checkpoint starts. A
 // split's or merge's child is read from its beginning whatever cursor_start
 // says, or the logs written before it was taken would be lost: it is one
-// that appeared while this member ran, or one created after a shard the
-// group has already consumed.
+// that appeared while this member ran, or one whose key range overlaps a
+// readonly parent the group has consumed (a checkpoint) and that is no
+// older than it. A younger shard alone proves nothing: a group taken over
+// from an SDK consumer has no checkpoint for its quiet shards.
 func (m *member) startPositionLocked(id int, saved map[int]string) string {
 	if m.fromBegin || m.settings.CursorStart == "begin" {
 		return "begin"
@@ -788,9 +817,9 @@ func (m *member) startPositionLocked(id int, saved map[int]string) string {
 	if m.knownAtStart != nil && !m.knownAtStart[id] {
 		return "begin"
 	}
-	created := m.meta[id].createdAt
+	me := m.meta[id]
 	for other, cp := range saved {
-		if cp != "" && other != id && m.meta[other].createdAt < created {
+		if parent := m.meta[other]; cp != "" && other != id && parent.readonly && parent.overlaps(me) && parent.createdAt <= me.createdAt {
 			return "begin"
 		}
 	}
