@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -51,6 +52,10 @@ type connKey struct {
 	addr   string // what is dialled
 	tunnel string // host:port tunnelled through a proxy with CONNECT, or ""
 	tls    string // server name when the connection is TLS, or ""
+	// An https:// proxy is spoken to over TLS (its server name); a proxy
+	// URL's user and password become Proxy-Authorization.
+	proxyTLS  string
+	proxyAuth string
 }
 
 // route is how requests to one host travel.
@@ -127,6 +132,15 @@ func (t *leanTransport) routeFor(scheme, host string) (route, error) {
 	default:
 		r.key.addr, r.key.tunnel = proxyAddr(proxy), hostPort
 	}
+	if proxy != nil && t.directAddr == "" {
+		if proxy.Scheme == "https" {
+			r.key.proxyTLS = proxy.Hostname()
+		}
+		if u := proxy.User; u != nil {
+			password, _ := u.Password()
+			r.key.proxyAuth = "Basic " + base64.StdEncoding.EncodeToString([]byte(u.Username()+":"+password))
+		}
+	}
 	if scheme == "https" {
 		r.key.tls, _, _ = strings.Cut(host, ":")
 	}
@@ -173,38 +187,54 @@ func (t *leanTransport) dial(ctx context.Context, key connKey) (*leanConn, error
 		return nil, err
 	}
 	conn := raw
+	if key.proxyTLS != "" {
+		if conn, err = t.handshake(ctx, conn, key.proxyTLS); err != nil {
+			_ = raw.Close()
+			return nil, fmt.Errorf("TLS to the proxy: %w", err)
+		}
+	}
 	if key.tunnel != "" {
-		if err := connectTunnel(ctx, raw, key.tunnel, t.timeout); err != nil {
+		if err := connectTunnel(ctx, conn, key.tunnel, key.proxyAuth, t.timeout); err != nil {
 			_ = raw.Close()
 			return nil, err
 		}
 	}
 	if key.tls != "" {
-		cfg := t.tlsConfig.Clone()
-		cfg.ServerName = key.tls
-		cfg.NextProtos = []string{"http/1.1"}
-		tc := tls.Client(conn, cfg)
-		hctx, cancel := context.WithTimeout(ctx, t.timeout)
-		err := tc.HandshakeContext(hctx)
-		cancel()
-		if err != nil {
+		if conn, err = t.handshake(ctx, conn, key.tls); err != nil {
 			_ = raw.Close()
 			return nil, err
 		}
-		conn = tc
 	}
 	return &leanConn{Conn: conn, br: bufio.NewReaderSize(conn, 8<<10), bw: bufio.NewWriterSize(conn, 4<<10), key: key}, nil
 }
 
+// handshake starts TLS with serverName on conn, HTTP/1.1 only.
+func (t *leanTransport) handshake(ctx context.Context, conn net.Conn, serverName string) (net.Conn, error) {
+	cfg := t.tlsConfig.Clone()
+	cfg.ServerName = serverName
+	cfg.NextProtos = []string{"http/1.1"}
+	tc := tls.Client(conn, cfg)
+	hctx, cancel := context.WithTimeout(ctx, t.timeout)
+	defer cancel()
+	if err := tc.HandshakeContext(hctx); err != nil {
+		return nil, err
+	}
+	return tc, nil
+}
+
 // connectTunnel asks an HTTP proxy for a tunnel to hostPort.
-func connectTunnel(ctx context.Context, conn net.Conn, hostPort string, timeout time.Duration) error {
+func connectTunnel(ctx context.Context, conn net.Conn, hostPort, auth string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
 	_ = conn.SetDeadline(deadline)
 	defer conn.SetDeadline(time.Time{})
-	if _, err := fmt.Fprintf(conn, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", hostPort, hostPort); err != nil {
+	authLine := ""
+	if auth != "" {
+		authLine = "Proxy-Authorization: " + auth + "\r\n"
+	}
+	if _, err := fmt.Fprintf(conn, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n%s\r\n", hostPort, hostPort, authLine); err != nil {
 		return err
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: http.MethodConnect})
@@ -256,6 +286,9 @@ type leanRequest struct {
 	header      func(yield func(name, value string))
 	headerBlock []byte
 	body        []byte
+	// idempotent: sending it twice does what sending it once does, so a
+	// stale keep-alive connection may be retried (GETs always are).
+	idempotent bool
 }
 
 // leanResponse is an answer whose body is still on the connection: the caller
@@ -339,6 +372,7 @@ func (s *sentRequest) write() error {
 	}
 	s.attach(conn)
 	s.setDeadline()
+	s.recheckCancel()
 	renderRequest(conn.bw, s.route, s.req)
 	if err := conn.bw.Flush(); err != nil {
 		s.fail()
@@ -361,6 +395,14 @@ func (s *sentRequest) attach(conn *leanConn) {
 			_ = conn.SetDeadline(time.Unix(1, 0))
 		}
 	})
+}
+
+// recheckCancel cuts the connection when the context ended after the
+// cancellation hook ran and before setDeadline overwrote its cut.
+func (s *sentRequest) recheckCancel() {
+	if s.ctx.Err() != nil {
+		_ = s.conn.SetDeadline(time.Unix(1, 0))
+	}
 }
 
 func (s *sentRequest) setDeadline() {
@@ -449,13 +491,16 @@ func (t *leanTransport) pipelining() bool {
 // retryable reports whether a failure before any answer on a reused
 // keep-alive connection may be sent once more on a fresh one: the server
 // closed it while idle and cannot have served the request. Only GETs are
-// resent, as net/http does; a write call's failure is left to its caller.
-// A pipelined GET whose answer could not be read is sent again alone.
+// resent, as net/http does, and the consumer-group calls, which are
+// idempotent; a write call's failure is left to its caller. A pipelined GET
+// whose answer never began is sent again alone.
 func (s *sentRequest) retryable(err error) bool {
-	if s.retried || s.conn == nil || s.ctx.Err() != nil || s.req.method != http.MethodGet {
+	if s.retried || s.conn == nil || s.ctx.Err() != nil || (s.req.method != http.MethodGet && !s.req.idempotent) {
 		return false
 	}
 	switch {
+	case s.pipelined && !isStaleConn(err):
+		return false // a timeout or a broken answer: the server has it
 	case s.pipelined:
 		// An earlier answer on the connection failed, another request's
 		// cancellation cut it, or the server closed the connection after
@@ -487,6 +532,7 @@ func (s *sentRequest) receive(want wantedHeaders, into map[string]string) (*lean
 			s.conn.reading.Store(s)
 			if s.ctx.Err() == nil {
 				s.setDeadline()
+				s.recheckCancel()
 				resp, err = s.readHead(want, into)
 			} else {
 				err = s.ctx.Err()
@@ -543,6 +589,11 @@ func renderRequest(bw *bufio.Writer, r route, req *leanRequest) {
 	bw.WriteString(" HTTP/1.1\r\nHost: ")
 	bw.WriteString(req.host)
 	bw.WriteString("\r\n")
+	if r.absoluteForm && r.key.proxyAuth != "" {
+		bw.WriteString("Proxy-Authorization: ")
+		bw.WriteString(r.key.proxyAuth)
+		bw.WriteString("\r\n")
+	}
 	if req.headerBlock != nil {
 		bw.Write(req.headerBlock)
 	} else {
@@ -570,7 +621,10 @@ func (s *sentRequest) readHead(want wantedHeaders, into map[string]string) (*lea
 	c := s.conn
 	line, err := c.br.ReadSlice('\n')
 	if err != nil {
-		if len(line) == 0 {
+		// Nothing came back: the server closed a connection it kept idle
+		// (may be sent again), unless we gave up waiting (a timeout).
+		var ne net.Error
+		if len(line) == 0 && !(errors.As(err, &ne) && ne.Timeout()) {
 			err = errNoAnswer{err}
 		}
 		return nil, err
@@ -753,6 +807,9 @@ func (t *leanTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Host != "" {
 		lr.host = req.Host
 	}
+	// Consumer-group calls (heartbeat, checkpoint, create) are safe to send
+	// again; PutLogs (the canary) is not.
+	lr.idempotent = strings.Contains(req.URL.Path, "/consumergroups")
 	resp, err := t.do(req.Context(), lr, nil, nil)
 	if err != nil {
 		return nil, err

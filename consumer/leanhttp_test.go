@@ -4,6 +4,7 @@ package consumer
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -116,11 +117,20 @@ func TestLeanTransportTLS(t *testing.T) {
 // proxyServer is an HTTP proxy that serves absolute-form requests itself
 // (as the emulator does) and tunnels CONNECT to the target.
 func proxyServer(t *testing.T, target string) (addr string, seen *[]string) {
+	return proxyServerTLS(t, target, nil)
+}
+
+// proxyServerTLS is proxyServer spoken to over TLS when cfg is set. The
+// lines it records end in " auth=<Proxy-Authorization>" when one was sent.
+func proxyServerTLS(t *testing.T, target string, cfg *tls.Config) (addr string, seen *[]string) {
 	var mu sync.Mutex
 	lines := []string{}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if cfg != nil {
+		ln = tls.NewListener(ln, cfg)
 	}
 	t.Cleanup(func() { ln.Close() })
 	go func() {
@@ -138,7 +148,11 @@ func proxyServer(t *testing.T, target string) (addr string, seen *[]string) {
 						return
 					}
 					mu.Lock()
-					lines = append(lines, req.Method+" "+req.RequestURI)
+					line := req.Method + " " + req.RequestURI
+					if auth := req.Header.Get("Proxy-Authorization"); auth != "" {
+						line += " auth=" + auth
+					}
+					lines = append(lines, line)
 					mu.Unlock()
 					if req.Method == http.MethodConnect {
 						up, err := net.Dial("tcp", target)
@@ -248,6 +262,18 @@ func TestLeanTransportResendsOnlyGETsOnAStaleConnection(t *testing.T) {
 		header: func(func(string, string)) {}, body: []byte("x")}, nil, nil)
 	if err == nil {
 		t.Fatal("a POST on a connection the server closed succeeded; it must fail rather than be resent")
+	}
+	// A consumer-group call (heartbeat, checkpoint) is idempotent: resent.
+	leanGet(t, tr, "http", addr, "/fourth")
+	time.Sleep(50 * time.Millisecond)
+	before := requests.Load()
+	resp, err := (&http.Client{Transport: tr}).Post("http://"+addr+"/logstores/l/consumergroups/g?type=heartbeat", "application/json", strings.NewReader("[]"))
+	if err != nil {
+		t.Fatalf("a heartbeat on a connection the server closed: %v; it is idempotent and must be resent", err)
+	}
+	resp.Body.Close()
+	if n := requests.Load() - before; n != 1 {
+		t.Fatalf("server saw %d heartbeats, want 1", n)
 	}
 }
 
@@ -464,5 +490,31 @@ func TestLeanTransportPipelineCancellation(t *testing.T) {
 	}
 	if !tr.pipelining() {
 		t.Fatal("a cancellation turned pipelining off")
+	}
+}
+
+// TestLeanTransportThroughAnHTTPSProxyWithAPassword: an https:// proxy is
+// spoken to over TLS, and its URL's user and password are sent as
+// Proxy-Authorization, on absolute-form requests and on CONNECT alike.
+func TestLeanTransportThroughAnHTTPSProxyWithAPassword(t *testing.T) {
+	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(echoHandler))
+	defer tlsSrv.Close()
+	addr, seen := proxyServerTLS(t, strings.TrimPrefix(tlsSrv.URL, "https://"), tlsSrv.TLS)
+	proxy, _ := url.Parse("https://alice:s3cret@" + addr)
+	tr := newLeanTransport(proxy, "", 5*time.Second)
+	defer tr.close()
+	tr.tlsConfig = tlsSrv.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
+
+	if _, body := leanGet(t, tr, "http", "p1.cn-hangzhou.log.aliyuncs.com", "/logstores"); body != "proxied p1.cn-hangzhou.log.aliyuncs.com/logstores" {
+		t.Fatalf("proxied body %q", body)
+	}
+	resp, body := leanGet(t, tr, "https", "example.com", "/tunnelled")
+	if resp.status != 200 || body != "GET " || resp.header["x-seen-uri"] != "/tunnelled" {
+		t.Fatalf("tunnelled answer: %d %q %v", resp.status, body, resp.header)
+	}
+	auth := "Basic YWxpY2U6czNjcmV0" // alice:s3cret
+	want := "GET http://p1.cn-hangzhou.log.aliyuncs.com/logstores auth=" + auth + "|CONNECT example.com:443 auth=" + auth
+	if got := strings.Join(*seen, "|"); got != want {
+		t.Fatalf("the proxy saw %s\nwant %s", got, want)
 	}
 }
