@@ -57,11 +57,17 @@ func (m *member) commit(now time.Time, always bool) {
 // commitJobLocked is the commit a shard needs, if any.
 func (m *member) commitJobLocked(sh *shardState, acked uint64, unconditional bool) (commitJob, bool) {
 	cursor, n := sh.ackable(acked, unconditional)
-	if n == 0 {
-		return commitJob{}, false
-	}
-	if cursor == sh.committed {
+	if n > 0 && cursor == sh.committed {
 		sh.pending = sh.pending[n:]
+		n = 0
+	}
+	if n == 0 {
+		// A readonly shard read to its end is done with once a checkpoint
+		// at its end is written (SLS then stops granting it), even when
+		// the group's checkpoint was there already.
+		if sh.finished && !sh.endCommitted && len(sh.pending) == 0 {
+			return commitJob{sh: sh, cursor: sh.cursor}, true
+		}
 		return commitJob{}, false
 	}
 	return commitJob{sh: sh, cursor: cursor, entries: n, unscraped: sh.pending[n-1].epoch > acked}, true
@@ -88,8 +94,14 @@ func (m *member) sendCommit(job commitJob) bool {
 			}
 			return true
 		}
+		sh.commitFailures++
+		sh.commitRetryAt = time.Now().Add(backoff(sh.commitFailures, 100*time.Millisecond))
 		m.logger.Debug("Committing a checkpoint failed; retrying", "shard", sh.id, "err", err)
 		return false
+	}
+	sh.commitFailures = 0
+	if sh.finished && job.cursor == sh.cursor {
+		sh.endCommitted = true
 	}
 	if job.unscraped {
 		m.eng.metrics.CountUnscrapedCommit(m.labels)
@@ -121,8 +133,9 @@ func (m *member) releaseDrained(now time.Time) {
 		m.mu.Lock()
 		job, needCommit := m.commitJobLocked(sh, acked, unconditional)
 		needCommit = needCommit && !m.gone
+		backingOff := needCommit && now.Before(sh.commitRetryAt)
 		m.mu.Unlock()
-		committed := !needCommit || m.sendCommit(job)
+		committed := !needCommit || (!backingOff && m.sendCommit(job))
 		m.mu.Lock()
 		complete := committed && (sh.allAcked(acked) || unconditional)
 		if m.shards[sh.id] == sh && (complete || !now.Before(sh.drainDeadline)) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	sls "github.com/aliyun/aliyun-log-go-sdk"
 )
@@ -45,6 +46,19 @@ const (
 	codeInvalidCursor          = "InvalidCursor"
 	codeLogStoreNotExist       = "LogStoreNotExist"
 )
+
+// isInvalidCursor reports a cursor SLS no longer knows (expired with the
+// data it pointed at): InvalidCursor, or ParameterInvalid "Invalid cursor",
+// which SLS also answers (the Python and Java SDKs look for the substring).
+func isInvalidCursor(err error) bool {
+	switch errorCode(err) {
+	case codeInvalidCursor:
+		return true
+	case "ParameterInvalid":
+		return strings.Contains(strings.ToLower(strings.ReplaceAll(err.Error(), " ", "")), "invalidcursor")
+	}
+	return false
+}
 
 // errorCode is the SLS error code of err, or ClientError when SLS did not
 // answer (transport failure, timeout).

@@ -556,3 +556,56 @@ func TestUnauthorizedCheckpointCommitsRecover(t *testing.T) {
 		})
 	}
 }
+
+// TestDeletedGroupIsCreatedAgainAfterAFailedCreate: someone deletes the
+// consumer group; the first attempt to create it again fails. The member
+// tries again within seconds (not at its next shard listing, a minute
+// away), its shards carry on from where they were (the new group has no
+// checkpoints: cursor_start would recount or skip), and every log is
+// counted exactly once.
+func TestDeletedGroupIsCreatedAgainAfterAFailedCreate(t *testing.T) {
+	srv := startRigEmulator(t, seedWorld())
+	tg := seedTarget("logstore1")
+	w := newRigWriter(t, srv, tg)
+	e := startRigExporter(t, mustParse(t, seedConfigYAML(srv.URL, threeRules)), 10*time.Second)
+	l := newLedger(t, e.exporter, w, tg)
+	l.write(2)
+	l.waitExact(10*time.Second, "the first logs")
+
+	if _, err := srv.InjectFault(slsemu.Fault{Route: "CreateConsumerGroup", Logstore: tg.logstore, Status: 500, Code: "InternalServerError", Times: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.client.DeleteConsumerGroup(tg.project, tg.logstore, "test-group"); err != nil {
+		t.Fatal(err)
+	}
+	deleted := time.Now()
+	waitFor(t, 2*recoveryBound, "the group created again", func() bool {
+		st, err := srv.ConsumerGroupState(tg.project, tg.logstore, "test-group")
+		return err == nil && len(st.HeldShards()["test-consumer"]) == 2
+	})
+	took := time.Since(deleted)
+	t.Logf("the group was back, both shards held, %s after it was deleted", took.Round(time.Millisecond))
+	if took > recoveryBound {
+		t.Errorf("recovery took %s, want within %s", took, recoveryBound)
+	}
+	l.write(3)
+	l.waitExact(recoveryBound, "every log after the group was created again, none counted twice")
+	checkErrorCodes(t, e.errorCodes(t, tg), []string{"CreateConsumerGroup/InternalServerError", "HeartBeat/ConsumerGroupNotExist"},
+		"UpdateCheckpoint/ConsumerGroupNotExist") // commits between the deletion and the next heartbeat
+}
+
+// TestFailingStartCursorsMarkTheLogstoreDown: granted shards whose start
+// cursor cannot be read are held but not consumed: sls_up says so.
+func TestFailingStartCursorsMarkTheLogstoreDown(t *testing.T) {
+	srv := startRigEmulator(t, seedWorld())
+	tg := seedTarget("logstore1")
+	w := newRigWriter(t, srv, tg)
+	remove := injectFaults(t, srv, slsemu.Fault{Logstore: tg.logstore, Status: 403, Code: "Unauthorized"}, "GetCursor")
+	e := startRigExporter(t, mustParse(t, seedConfigYAML(srv.URL, threeRules)), 10*time.Second)
+	l := newLedger(t, e.exporter, w, tg)
+	waitFor(t, 10*time.Second, "sls_up 0 while start cursors fail", func() bool { return e.up(t, tg) == 0 })
+	remove()
+	waitFor(t, recoveryBound, "sls_up 1 once they can be read", func() bool { return e.up(t, tg) == 1 })
+	l.write(2)
+	l.waitExact(recoveryBound, "logs after recovery")
+}

@@ -160,6 +160,12 @@ func (e *Manager) Apply(cfg *config.Config, settings Settings) error {
 	e.applyMu.Lock()
 	defer e.applyMu.Unlock()
 	e.metrics.ForgetRules(labels)
+	e.mu.Lock()
+	previous := e.scoped
+	e.mu.Unlock()
+	// Once every member has the new rules: a batch under the old ones
+	// could otherwise bring an old sample back.
+	defer e.metrics.ForgetSamples(samplingChanged(previous, cfg.Rules))
 
 	desired := map[string]config.Target{}
 	for _, t := range cfg.Targets() {
@@ -262,6 +268,28 @@ func (e *Manager) Apply(cfg *config.Config, settings Settings) error {
 		go e.runDiscoverer(d)
 	}
 	return nil
+}
+
+// samplingChanged lists the rules whose samples render differently now
+// (sample_fields, sample_max_length, redact): their old samples go.
+func samplingChanged(previous *scopedRules, rules []config.Rule) []collector.RuleLabels {
+	if previous == nil {
+		return nil
+	}
+	before := map[collector.RuleLabels]string{}
+	for i := range previous.rules {
+		r := &previous.rules[i]
+		before[collector.RuleLabels{Name: r.Name, Field: r.Field}] = r.SampleSignature()
+	}
+	var changed []collector.RuleLabels
+	for i := range rules {
+		r := &rules[i]
+		key := collector.RuleLabels{Name: r.Name, Field: r.Field}
+		if sig, ok := before[key]; ok && sig != r.SampleSignature() {
+			changed = append(changed, key)
+		}
+	}
+	return changed
 }
 
 // stopMembers stops members in parallel, each within the stop timeout. Their
@@ -512,7 +540,7 @@ func (e *Manager) endPull(p *inflightPull, raw *rawBatch) {
 		if sh.pullFailures == upFailureThreshold {
 			m.logger.Warn("Pulls keep failing", "shard", sh.id, "err", err)
 		}
-		if code == codeInvalidCursor && current && sh.status == shardActive {
+		if isInvalidCursor(err) && current && sh.status == shardActive {
 			m.logger.Warn("Cursor expired (SLS retention); restarting at the oldest retained data", "shard", sh.id, "cursor", cursor)
 			sh.status, sh.resetToBegin, sh.retryAt = shardAcquiring, true, now
 			e.activeShards.Add(-1)

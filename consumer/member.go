@@ -135,6 +135,12 @@ type member struct {
 	groupTimeout    time.Duration
 	groupReady      bool
 	needGroup       bool
+	groupTries      int // failed attempts to create the group again
+	// resume holds the shards dropped when the group vanished: the
+	// recreated group has no checkpoints, and they carry on from where
+	// they were (neither cursor_start's gap nor a recount).
+	resume          map[int]*shardState
+	groupRetryAt    time.Time // when the next attempt is due
 	stopping        bool
 	stopDeadline    time.Time
 	attempted       bool  // the first setup attempt finished, well or not
@@ -519,6 +525,12 @@ func (m *member) heartbeat() {
 		case code == codeGroupNotExist:
 			// Someone deleted the group: create it again.
 			m.groupReady, m.needGroup = false, true
+			m.resume = make(map[int]*shardState, len(m.shards))
+			for id, sh := range m.shards {
+				if sh.status == shardActive {
+					m.resume[id] = sh
+				}
+			}
 			m.dropAllLocked("the consumer group no longer exists")
 			m.wake()
 		case code == codeNotExistConsumerWithBo:
@@ -634,11 +646,21 @@ func (m *member) unretireLocked(id int) {
 // (stopping, with every shard released).
 func (m *member) step(now time.Time) bool {
 	m.mu.Lock()
-	needGroup := m.needGroup
+	needGroup := m.needGroup && !now.Before(m.groupRetryAt)
 	stopping := m.stopping
 	m.mu.Unlock()
 	if needGroup && !stopping {
-		if err := m.ensureGroup(); err != nil {
+		err := m.ensureGroup()
+		m.mu.Lock()
+		if err != nil {
+			// Try again soon (nextStep wakes for it), not at the next listing.
+			m.groupTries++
+			m.groupRetryAt = time.Now().Add(backoff(m.groupTries, setupBaseBackoff))
+		} else {
+			m.groupTries = 0
+		}
+		m.mu.Unlock()
+		if err != nil && !stopped(m.ctx, err) {
 			m.logger.Warn("Recreating the consumer group failed", "err", err)
 		}
 	}
@@ -696,6 +718,9 @@ func (m *member) nextStep(now time.Time) time.Duration {
 	if len(m.retired) > 0 {
 		wait = min(wait, 250*time.Millisecond)
 	}
+	if m.needGroup {
+		wait = min(wait, max(time.Until(m.groupRetryAt), 0))
+	}
 	if m.stopping {
 		wait = min(wait, max(time.Until(m.stopDeadline), 0))
 	}
@@ -745,11 +770,17 @@ func (m *member) acquire(now time.Time) {
 func (m *member) retryAcquire(shards []*shardState, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	warn := false
 	for _, sh := range shards {
 		sh.acquireTries++
 		sh.retryAt = time.Now().Add(backoff(sh.acquireTries, 200*time.Millisecond))
+		warn = warn || sh.acquireTries == upFailureThreshold
 	}
-	if !stopped(m.ctx, err) {
+	switch {
+	case stopped(m.ctx, err):
+	case warn:
+		m.logger.Warn("Reading start cursors keeps failing; the shards are held but not consumed", "err", err)
+	default:
 		m.logger.Debug("Reading start cursors failed; retrying", "err", err)
 	}
 }
@@ -758,6 +789,16 @@ func (m *member) acquireShard(sh *shardState, saved map[int]string, now time.Tim
 	m.mu.Lock()
 	reset := sh.resetToBegin
 	checkpoint := saved[sh.id]
+	if old := m.resume[sh.id]; old != nil && checkpoint == "" && !reset {
+		if old.inFlight {
+			m.mu.Unlock()
+			m.retryAcquire([]*shardState{sh}, errors.New("the shard's last pull before the group vanished is still running"))
+			return
+		}
+		m.resumeLocked(sh, old)
+		m.mu.Unlock()
+		return
+	}
 	from := ""
 	if reset || checkpoint == "" {
 		from = m.startPositionLocked(sh.id, saved)
@@ -789,8 +830,14 @@ func (m *member) acquireShard(sh *shardState, saved map[int]string, now time.Tim
 	sh.cursor = cursor
 	if startEntry {
 		// Nothing is counted before the start position: it may be
-		// committed at once, so the group records where it started.
-		sh.pending = append(sh.pending, ackEntry{epoch: 0, cursor: cursor})
+		// committed at once, so the group records where it started. After
+		// an expired cursor, batches counted before it still wait for
+		// their scrape: the entry goes no earlier than theirs.
+		var epoch uint64
+		if n := len(sh.pending); n > 0 {
+			epoch = sh.pending[n-1].epoch
+		}
+		sh.pending = append(sh.pending, ackEntry{epoch: epoch, cursor: cursor})
 	} else {
 		sh.committed = cursor
 	}
@@ -801,6 +848,30 @@ func (m *member) acquireShard(sh *shardState, saved map[int]string, now time.Tim
 	m.eng.activeShards.Add(1)
 	m.sched.schedule(sh, now.Add(m.eng.firstPollDelay(m.settings)), false)
 	m.logger.Debug("Shard acquired", "shard", sh.id, "from", fmt.Sprintf("%s%s", map[bool]string{true: "start position ", false: "checkpoint"}[startEntry], from), "readonly", sh.readonly)
+}
+
+// resumeLocked takes a shard of a recreated group at the position it had
+// when the group vanished: its counted batches keep their scrape epochs and
+// are committed as the scrapes acknowledge them.
+func (m *member) resumeLocked(sh, old *shardState) {
+	delete(m.resume, sh.id)
+	if m.shards[sh.id] != sh || sh.status != shardAcquiring {
+		return
+	}
+	if sh.work == nil {
+		sh.work = m.eng.newShardWork(m, sh.id)
+	}
+	sh.cursor = old.cursor
+	sh.pending = append(sh.pending[:0], old.pending...)
+	if len(sh.pending) == 0 {
+		sh.pending = append(sh.pending, ackEntry{epoch: 0, cursor: old.cursor})
+	}
+	sh.acquireTries = 0
+	sh.readonly = m.meta[sh.id].readonly
+	sh.status = shardActive
+	m.eng.activeShards.Add(1)
+	m.sched.schedule(sh, time.Now(), false)
+	m.logger.Debug("Shard acquired", "shard", sh.id, "from", "its position before the group vanished", "readonly", sh.readonly)
 }
 
 // startPositionLocked is where a shard without a checkpoint starts. A
@@ -848,13 +919,19 @@ func (m *member) state() collector.LogstoreState {
 	st := collector.LogstoreState{Target: m.labels, ReadwriteShards: m.readwriteShards, GroupTimeout: m.groupTimeout}
 	st.Up = m.attempted && m.setupErr == nil && m.groupReady && m.hbFailures < upFailureThreshold
 	for id, sh := range m.shards {
-		if sh.pullFailures >= upFailureThreshold {
+		// A shard whose pulls, or whose start cursor, keep failing is
+		// granted but not consumed.
+		if sh.pullFailures >= upFailureThreshold || sh.acquireTries >= upFailureThreshold {
 			st.Up = false
 		}
 		if sh.status == shardDraining {
 			continue
 		}
-		st.Held = append(st.Held, collector.ShardState{ID: id, Readonly: sh.readonly, LagSeconds: sh.lagSeconds, LastPull: sh.lastPull})
+		lastPull := sh.lastPull
+		if sh.finished {
+			lastPull = time.Time{} // nothing left to pull: no series, so SLSShardStalled cannot fire for it
+		}
+		st.Held = append(st.Held, collector.ShardState{ID: id, Readonly: sh.readonly, LagSeconds: sh.lagSeconds, LastPull: lastPull})
 	}
 	sort.Slice(st.Held, func(i, j int) bool { return st.Held[i].ID < st.Held[j].ID })
 	return st

@@ -49,7 +49,9 @@ type shardState struct {
 	status   shardStatus
 	readonly bool // a split or merge made it readonly: read it to its end
 	finished bool // readonly and read to its end: nothing left to pull
-	inFlight bool // a puller has it
+	// endCommitted: a finished shard's checkpoint at its end is written.
+	endCommitted bool
+	inFlight     bool // a puller has it
 	// resetToBegin: the cursor expired (InvalidCursor); restart at the
 	// oldest retained data, which loses the least.
 	resetToBegin bool
@@ -61,6 +63,10 @@ type shardState struct {
 	drainDeadline time.Time // when a draining shard is released anyway
 	retryAt       time.Time // acquiring: when to try reading the cursor again
 	acquireTries  int
+	// A draining shard's failed commit is tried again after a backoff,
+	// not at every step of the drain.
+	commitRetryAt  time.Time
+	commitFailures int
 
 	lastPull     time.Time
 	pullFailures int // consecutive failed pulls

@@ -31,7 +31,8 @@ rules:
 	now := time.Now()
 
 	first := startExporter(t, mustParse(t, cfgYAML))
-	waitFor(t, 10*time.Second, "shard 0 held", func() bool { return first.sum(t, "sls_consumer_shards_held") == 1 })
+	// Polled once: its start cursor (end) is read, so what follows is new.
+	waitFor(t, 10*time.Second, "shard 0 polled", func() bool { return len(first.series(t, "sls_consumer_last_pull_timestamp_seconds")) == 1 })
 	wr.put("apps", "web", 0, newLog(now, "status", "500"), newLog(now, "status", "503"), newLog(now, "status", "200"))
 	waitFor(t, 10*time.Second, "the first run's counts", func() bool { return first.sum(t, "sls_consumer_logs_total") == 3 })
 	if got := first.sum(t, "sls_keyword_matches_total"); got != 2 {

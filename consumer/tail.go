@@ -555,11 +555,11 @@ func (t *tailer) runShard(ctx context.Context, ls *tailLogstore, sh *tailShard, 
 			if stopped(ctx, err) {
 				return
 			}
-			switch errorCode(err) {
-			case codeLogStoreNotExist:
+			switch {
+			case errorCode(err) == codeLogStoreNotExist:
 				ls.logger.Error("The logstore no longer exists; stopped following it", "shard", sh.id)
 				return
-			case codeInvalidCursor:
+			case isInvalidCursor(err):
 				ls.logger.Warn("Cursor expired (SLS retention); going on from the oldest retained data", "shard", sh.id)
 				cursor, from = "", "begin"
 			}
