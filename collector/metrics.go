@@ -128,6 +128,20 @@ func (m *Metrics) ForgetRules(keep []RuleLabels) {
 	m.shards.forgetRules(kept)
 }
 
+// ForgetSamples drops the last-match samples of rules whose sampling
+// changed (sample_fields, redaction, length): a sample shown under the old
+// settings, perhaps with a secret a new redaction masks, must not stay.
+func (m *Metrics) ForgetSamples(rules []RuleLabels) {
+	if len(rules) == 0 {
+		return
+	}
+	drop := map[RuleLabels]bool{}
+	for _, r := range rules {
+		drop[r] = true
+	}
+	m.lastMatch.retain(func(k lastMatchKey) bool { return !drop[RuleLabels{k.rule, k.field}] })
+}
+
 // KeepRules drops one logstore's series of rules no longer applied to it
 // (a rule's logstores: scope changed).
 func (m *Metrics) KeepRules(t Target, keep []RuleLabels) {

@@ -169,7 +169,7 @@ func (c *Config) validateRegions(at locate) error {
 				seenTargets[key] = fmt.Sprintf("%s.logstores[%d]", ppath, k)
 			}
 		}
-		if _, err := c.credentialsFor(r); err != nil {
+		if _, err := c.credentialsFor(r); err != nil && !c.skipCredentials {
 			return c.regionCredentialsError(at, i, err)
 		}
 	}

@@ -44,9 +44,10 @@ type Rule struct {
 	SampleMinInterval *time.Duration `yaml:"sample_min_interval"`
 
 	// Set by validation: where the rule was written, and its sampling.
-	source      string
-	sampler     *match.Sampler
-	minInterval time.Duration
+	source          string
+	sampler         *match.Sampler
+	sampleSignature string
+	minInterval     time.Duration
 }
 
 // Condition is a further test on the same log as its rule: Regex matches
@@ -288,8 +289,13 @@ func (c *Config) validateRule(rule *Rule, i int, where string, at locate, define
 		fields = nil
 	}
 	rule.sampler = match.NewSampler(match.SamplerOptions{Fields: fields, MaxLength: c.SampleMaxLength, Redactor: c.redactor})
+	rule.sampleSignature = fmt.Sprintf("%q|%d|%+v", fields, c.SampleMaxLength, c.Redact)
 	return nil
 }
+
+// SampleSignature identifies how the rule's samples are rendered (fields,
+// length, redaction): a reload that changes it drops the old samples.
+func (r *Rule) SampleSignature() string { return r.sampleSignature }
 
 // checkRegex compiles a rule's or condition's regex as written (so errors
 // quote it as written), then as the matcher will.

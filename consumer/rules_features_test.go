@@ -250,3 +250,43 @@ func TestRulesSampleMinIntervalHoldsTheLabelWhileTheTimestampMoves(t *testing.T)
 		t.Errorf("live_5xx (no interval) shows %v, want the second match", got)
 	}
 }
+
+// TestReloadThatTightensRedactionDropsOldSamples: a user spots a value in a
+// sample, adds its key to redact.keys and reloads: the old sample leaves
+// the page at once, not when the rule next matches in that logstore.
+func TestReloadThatTightensRedactionDropsOldSamples(t *testing.T) {
+	srv := startEmulator(t, seedWorld())
+	rules := `rules:
+  - {name: http_5xx, field: status, regex: '^5\d{2}$'}
+  - {name: oom, field: "*", regex: OutOfMemory}
+`
+	before := seedConfigYAML(srv.URL, rules)
+	e := startExporter(t, mustParse(t, before))
+	w := newWriter(t, srv, "cn-hangzhou.log.aliyuncs.com")
+	w.put("project1", "logstore1", 0, newLog(time.Now(), "status", "500", "session_id", "abc123"))
+	w.put("project1", "logstore1", 1, newLog(time.Now(), "msg", "OutOfMemory", "host", "web-1"))
+	samples := func() map[string]float64 { return e.series(t, "sls_keyword_last_match_info") }
+	waitFor(t, 10*time.Second, "both samples", func() bool { return len(samples()) == 2 })
+	if len(keysWith(samples(), "session_id=abc123")) != 1 {
+		t.Fatalf("samples before the reload: %v", samples())
+	}
+
+	after := mustParse(t, strings.Replace(before, "rules:\n", "redact: {keys: [session_id]}\nrules:\n", 1))
+	if err := e.manager.Apply(after, consumer.SettingsFrom(after, "unused")); err != nil {
+		t.Fatal(err)
+	}
+	for key := range samples() {
+		if strings.Contains(key, "abc123") {
+			t.Errorf("after the reload that masks session_id, still on the page: %s", key)
+		}
+	}
+	// Every rule's sampling changed (redaction is global): both samples go,
+	// and the next match shows the masked value.
+	if n := len(samples()); n != 0 {
+		t.Errorf("%d samples after the reload, want 0: %v", n, samples())
+	}
+	w.put("project1", "logstore1", 0, newLog(time.Now(), "status", "503", "session_id", "abc123"))
+	waitFor(t, 10*time.Second, "the new sample, masked", func() bool {
+		return len(keysWith(samples(), "session_id=***")) == 1
+	})
+}

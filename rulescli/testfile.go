@@ -207,7 +207,8 @@ func yamlMessage(err error) string {
 }
 
 // rules loads the rules under test as the exporter would: the config file
-// through config.Load (its rule_files too), rule files as rule_files reads
+// through config.LoadForRules (its rule_files too; credentials are not
+// resolved: nothing is sent to SLS), rule files as rule_files reads
 // them.
 func (tf *testFile) rules(dir string) (*config.Config, error) {
 	resolve := func(p string) string {
@@ -235,7 +236,7 @@ func (tf *testFile) rules(dir string) (*config.Config, error) {
 		}
 		return config.RulesOnly(nil, files)
 	}
-	cfg, err := config.Load(resolve(tf.Config))
+	cfg, err := config.LoadForRules(resolve(tf.Config))
 	if err != nil {
 		return nil, err
 	}

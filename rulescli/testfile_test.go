@@ -277,3 +277,39 @@ func TestRulesTestShippedExamplesPass(t *testing.T) {
 		t.Errorf("the shipped examples fail:\n%s", out.String())
 	}
 }
+
+// TestRulesTestNeedsNoCredentials: a production config whose secret comes
+// from a file and the environment of the machine that runs the exporter is
+// tested on a machine that has neither (CI): nothing is sent to SLS.
+func TestRulesTestNeedsNoCredentials(t *testing.T) {
+	for _, env := range []string{"ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "SLS_AK_ID", "SLS_AK_KEY"} {
+		t.Setenv(env, "")
+	}
+	dir := writeFiles(t, map[string]string{
+		"prod.yml": `credentials: {access_key_secret_file: /run/secrets/sls-secret-that-is-not-here}
+regions:
+  - name: cn-hangzhou
+    endpoint: cn-hangzhou-intranet.log.aliyuncs.com
+    credentials: {type: ecs_ram_role}
+    projects: [{name: web, logstores: [nginx]}]
+  - name: cn-beijing
+    endpoint: cn-beijing.log.aliyuncs.com
+    projects: [{name: api, logstores: [access]}]
+rules:
+  - {name: http_5xx, field: status, regex: '^5\d{2}$'}
+`,
+		"prod_test.yml": `config: prod.yml
+tests:
+  - name: a 503
+    logs:
+      - fields: {status: 503}
+    expect:
+      http_5xx: {count: 1}
+`,
+	})
+	got, ok := runFiles(t, dir, "prod_test.yml")
+	checkOutput(t, got, "DIR/prod_test.yml: PASSED (1 test, 1 log)\nrules test: 1 file PASSED (1 test, 1 log)\n")
+	if !ok {
+		t.Error("RunTests reported failure")
+	}
+}
