@@ -1,4 +1,4 @@
-// Admin API under /_slsemu/ (no SLS path starts with "_"): faults and a view of the emulator's state.
+// Admin API under /_slsemu/ (no SLS path starts with "_"): faults, AccessKeys added and revoked while serving, and a view of the emulator's state.
 package slsemu
 
 import (
@@ -137,7 +137,82 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeEmpty(w, requestID)
+	case path == "access_keys" && r.Method == http.MethodGet:
+		writeJSON(w, requestID, s.AccessKeys())
+	case path == "access_keys" && r.Method == http.MethodPost:
+		var k accessKeyJSON
+		dec := json.NewDecoder(r.Body)
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&k); err != nil {
+			writeError(w, requestID, newAPIError(http.StatusBadRequest, "JsonInfoInvalid", "AccessKey JSON is invalid: %v", err))
+			return
+		}
+		if err := s.AddAccessKey(AccessKey{ID: k.ID, Secret: k.Secret, SecurityToken: k.SecurityToken, Expires: k.Expires}); err != nil {
+			writeError(w, requestID, newAPIError(http.StatusBadRequest, "ParameterInvalid", "%v", err))
+			return
+		}
+		writeEmpty(w, requestID)
+	case strings.HasPrefix(path, "access_keys/") && r.Method == http.MethodDelete:
+		id := strings.TrimPrefix(path, "access_keys/")
+		if !s.RemoveAccessKey(id) {
+			writeError(w, requestID, newAPIError(http.StatusNotFound, "AccessKeyNotExist", "no AccessKey %s", id))
+			return
+		}
+		writeEmpty(w, requestID)
 	default:
-		writeError(w, requestID, newAPIError(http.StatusNotFound, "RouteNotFound", "admin API: GET state, GET|POST|DELETE faults, DELETE faults/{id}"))
+		writeError(w, requestID, newAPIError(http.StatusNotFound, "RouteNotFound",
+			"admin API: GET state, GET|POST|DELETE faults, DELETE faults/{id}, GET|POST access_keys, DELETE access_keys/{id}"))
+	}
+}
+
+// accessKeyJSON is an AccessKey as POST /_slsemu/access_keys takes it; the
+// names are the world file's.
+type accessKeyJSON struct {
+	ID            string    `json:"id"`
+	Secret        string    `json:"secret"`
+	SecurityToken string    `json:"security_token,omitempty"`
+	Expires       time.Time `json:"expires,omitzero"` // RFC 3339; zero: never
+}
+
+// AccessKeyInfo describes an accepted AccessKey without its secret or token.
+type AccessKeyInfo struct {
+	ID string `json:"id"`
+	// SecurityToken: requests must carry an STS token.
+	SecurityToken bool      `json:"security_token"`
+	Expires       time.Time `json:"expires,omitzero"`
+	Expired       bool      `json:"expired"`
+}
+
+// AccessKeys lists the keys the emulator knows, by ID, secrets left out.
+func (s *Server) AccessKeys() []AccessKeyInfo {
+	now := time.Now()
+	keys := *s.keys.Load()
+	out := make([]AccessKeyInfo, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, AccessKeyInfo{ID: k.ID, SecurityToken: k.SecurityToken != "", Expires: k.Expires,
+			Expired: !k.Expires.IsZero() && !now.Before(k.Expires)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// RemoveAccessKey revokes a key while serving: requests signed with it then
+// get 401 Unauthorized "AccessKeyId not found", as for a key never known.
+// It reports whether the key existed.
+func (s *Server) RemoveAccessKey(id string) bool {
+	for {
+		old := s.keys.Load()
+		if _, ok := (*old)[id]; !ok {
+			return false
+		}
+		keys := make(map[string]AccessKey, len(*old))
+		for k, v := range *old {
+			if k != id {
+				keys[k] = v
+			}
+		}
+		if s.keys.CompareAndSwap(old, &keys) {
+			return true
+		}
 	}
 }
