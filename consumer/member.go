@@ -335,6 +335,20 @@ func (m *member) finish() {
 		m.sched.unschedule(sh)
 	}
 	clear(m.shards)
+	// Released shards whose series wait for a scrape: nobody here will
+	// take them off the page later (a replacement member of a reload
+	// starts with none), and a frozen last-pull time would page
+	// SLSShardStalled. Counts not yet scraped are read again by whoever
+	// holds the shard now: its checkpoint is not past them; the
+	// replacement, taking the shard, continues from them.
+	for _, r := range m.retired {
+		if r.forever {
+			m.eng.metrics.DeleteShard(m.labels, r.id)
+		} else {
+			m.eng.metrics.RetireShard(m.labels, r.id)
+		}
+	}
+	m.retired = nil
 	m.mu.Unlock()
 }
 

@@ -317,7 +317,7 @@ func emit(e Event) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	attrs := []any{"source", e.Source}
+	attrs := []any{"credentials", e.Source} // not "source": promslog uses it for the code location
 	if !e.Expires.IsZero() {
 		attrs = append(attrs, "expires", e.Expires.UTC().Format(time.RFC3339))
 	}
