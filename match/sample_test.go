@@ -44,11 +44,114 @@ func TestDefaultRedactionMasksSecrets(t *testing.T) {
 		{"msg", "sent bearer xyz.123 upstream", "sent bearer *** upstream"},
 		{"url", "https://alice:pa55@db.example.com/x", "https://alice:***@db.example.com/x"},
 		{"url", "https://db.example.com:5432/x", "https://db.example.com:5432/x"},
+
+		// Blanks around the separator, => and :=.
+		{"msg", "password = hunter2", "password = ***"},
+		{"body", `{"password" : "x"}`, `{"password" : "***"}`},
+		{"msg", "token :abc", "token :***"},
+		{"msg", "token\t=\tabc", "token\t=\t***"},
+		{"msg", `"password"=>"hunter2"`, `"password"=>"***"`},
+		{"msg", `{"user"=>"alice", "password" => "hunter2"}`, `{"user"=>"alice", "password" => "***"}`},
+		{"msg", `{:password=>"hunter2", :user=>"bob"}`, `{:password=>"***", :user=>"bob"}`},
+		{"msg", `Array ( [password] => hunter2 [user] => bob )`, `Array ( [password] => *** [user] => bob )`},
+		{"msg", `password := "hunter2"`, `password := "***"`},
+		{"headers", "Authorization :   Bearer abc.def", "Authorization :   Bearer ***"},
+		{"headers", "Authorization:   Bearer abc.def", "Authorization:   Bearer ***"},
+		// The value on the lines below the key.
+		{"msg", "password:\n  hunter2", "password:\n  ***"},
+		{"msg", "password:\r\n  hunter2\r\nuser: bob", "password:\r\n  ***\r\nuser: bob"},
+		{"msg", "password:\nhunter2 next", "password:\n*** next"},
+		{"msg", "password:\nuser: bob", "password:\nuser: bob"},
+		{"yaml", "db:\n  password:\n    hunter2\n  user: bob", "db:\n  password:\n    ***\n  user: bob"},
+		{"yaml", "secret:\n  token: abc\n  id: 7\nregion: x", "secret:\n  ***\nregion: x"},
+		{"yaml", "private_key: |\n  -----BEGIN KEY-----\n  MIIE\n\n  -----END KEY-----\nnext: 1", "private_key: |\n  ***\nnext: 1"},
+		{"yaml", "password: >-\n  hunter2\nx: 1", "password: >-\n  ***\nx: 1"},
+		{"json", `{"msg":"password:\n  hunter2"}`, `{"msg":"password:\n  ***"}`},
+		// Objects and arrays.
+		{"body", `"token":{"value":"x"}`, `"token":{***}`},
+		{"body", `{"token":{"value":"a}b","n":[1,2]},"user":"bob"}`, `{"token":{***},"user":"bob"}`},
+		{"body", `{"tokens":["a","b"],"user":"bob"}`, `{"tokens":[***],"user":"bob"}`},
+		{"body", `{\"token\":{\"value\":\"x\\\"}\"},\"user\":\"bob\"}`, `{\"token\":{***},\"user\":\"bob\"}`},
+		{"body", `{'secret': {'v': 'x'}, 'user': 'bob'}`, `{'secret': {***}, 'user': 'bob'}`},
+		{"body", `"token":{"value":"x"`, `"token":{***`},
+		{"body", `"token":{}`, `"token":{}`},
+		// XML elements.
+		{"body", `<password>x</password>`, `<password>***</password>`},
+		{"body", `<AccessKeySecret>x</AccessKeySecret>`, `<AccessKeySecret>***</AccessKeySecret>`},
+		{"body", `<Creds><AccessKeySecret>s3</AccessKeySecret><Region>cn</Region></Creds>`, `<Creds><AccessKeySecret>***</AccessKeySecret><Region>cn</Region></Creds>`},
+		{"body", `<ns:Password type="t">x</ns:Password><user>bob</user>`, `<ns:Password type="t">***</ns:Password><user>bob</user>`},
+		{"body", `<password><![CDATA[a<b]]></password>`, `<password>***</password>`},
+		{"body", `<password>x`, `<password>***`},
+		{"body", `<password/><user>bob</user>`, `<password/><user>bob</user>`},
+		// Joined lowercase names, as keys and inside values.
+		{"secretkey", "v", "***"},
+		{"tokenstring", "v", "***"},
+		{"apikeyid", "v", "***"},
+		{"accesskeysecret", "v", "***"},
+		{"secretKey", "v", "***"},
+		{"secret_key", "v", "***"},
+		{"secret-key", "v", "***"},
+		{"passwordhash", "v", "***"},
+		{"secretkeyids", "v", "***"},
+		{"msg", "secretkey=a tokenstring=b apikeyid=c accesskeysecret=d", "secretkey=*** tokenstring=*** apikeyid=*** accesskeysecret=***"},
+		{"tokenvalidation", "v", "v"},
+		{"passwordstrength", "v", "v"},
+		{"msg", "/login?token=s3cr3t", "/login?token=***"},
 	}
 	for _, c := range cases {
 		if got := string(r.Redact([]byte(c.key), []byte(c.value))); got != c.want {
 			t.Errorf("Redact(%s, %q) = %q, want %q", c.key, c.value, got, c.want)
 		}
+	}
+}
+
+// TestRedactionLeavesNonSecretsAlone: values without a sensitive key come
+// back as they are, the same slice, whatever separators and nesting they use.
+func TestRedactionLeavesNonSecretsAlone(t *testing.T) {
+	r := DefaultRedactor()
+	for _, c := range []struct{ key, value string }{
+		{"msg", `{"note"=>"a=>b", "map"=>"x => y"}`},
+		{"msg", "user = alice, status : 500, lang := en"},
+		{"msg", "if token == nil || a != b || n <= 5"},
+		{"body", `{"user" : {"name":"bob"}, "items" : [1, 2]}`},
+		{"yaml", "db:\n  host: x\n  user: bob"},
+		{"body", `<user>bob</user> <status>500</status>`},
+		{"msg", "syntax error at a < token > b"},
+		{"tokenizer", "bpe"},
+		{"secretary", "alice"},
+		{"msg", "tokenizer=bpe tokenvalidation=ok passwordstrength=weak"},
+		{"url", "https://db.example.com:5432/x?lang=en"},
+	} {
+		v := []byte(c.value)
+		got := r.Redact([]byte(c.key), v)
+		if string(got) != c.value || &got[0] != &v[0] {
+			t.Errorf("Redact(%s, %q) = %q, want the value itself", c.key, c.value, got)
+		}
+	}
+	// A pair with a secret masks that value only, "=>" inside another kept.
+	got := string(r.Redact([]byte("msg"), []byte(`{"password"=>"p=>q", "note"=>"a=>b"}`)))
+	if want := `{"password"=>"***", "note"=>"a=>b"}`; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// TestRedactAllocatesNothingWithoutSecrets: the sample is rendered on the
+// matching path, where most values hold no secret.
+func TestRedactAllocatesNothingWithoutSecrets(t *testing.T) {
+	r := DefaultRedactor()
+	key := []byte("msg")
+	values := [][]byte{
+		[]byte(`{"user":"alice","items":[{"id":1}],"at":"10:15:30"}`),
+		[]byte(`<Response><Code>Throttling</Code></Response>`),
+		[]byte("Host: api.example.com\r\nAccept: */*"),
+		[]byte("https://db.example.com:5432/x user => alice"),
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		for _, v := range values {
+			r.Redact(key, v)
+		}
+	}); n != 0 {
+		t.Errorf("Redact allocated %v times on values without secrets", n)
 	}
 }
 
