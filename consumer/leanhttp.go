@@ -39,6 +39,10 @@ type leanTransport struct {
 	routes       map[string]route // host -> how to reach it
 	closed       bool
 	noPipelining bool // a server closed a connection in the middle of a pipeline
+
+	// answerTime is the usual time from sending a request to its answer
+	// (nanoseconds, a moving average): see answeredInTime.
+	answerTime atomic.Int64
 }
 
 const (
@@ -75,6 +79,9 @@ type leanConn struct {
 	// goroutine, which reads the answers in order.
 	inflight int  // requests whose answers are not read yet
 	broken   bool // an answer failed: the rest cannot be read; close it
+	// closeAfter: the requests pipelined after the one being answered were
+	// sent again elsewhere (see leaveBehind); close it after that answer.
+	closeAfter bool
 	// reading is the pipelined request whose answer is being read: only its
 	// cancellation cuts the connection, so one member's stop does not cut
 	// the answers of others queued before it.
@@ -250,7 +257,7 @@ func connectTunnel(ctx context.Context, conn net.Conn, hostPort, auth string, ti
 
 // putConn keeps a connection whose answer was read in full for the next request.
 func (t *leanTransport) putConn(c *leanConn) {
-	c.lastUsed, c.inflight, c.broken = time.Now(), 0, false
+	c.lastUsed, c.inflight, c.broken, c.closeAfter = time.Now(), 0, false, false
 	c.reading.Store(nil)
 	_ = c.SetDeadline(time.Time{})
 	t.mu.Lock()
@@ -345,6 +352,11 @@ type sentRequest struct {
 	// one is sent again on a connection of its own.
 	pipelined bool
 	position  int // in its pipeline: 0 for the first request
+	// resendErr: taken off its pipeline (see leaveBehind), it could not
+	// be sent again.
+	resendErr error
+	sentAt   time.Time
+	deadline time.Time // the connection's deadline for this request
 }
 
 // send writes req on a connection of its own (idle or new).
@@ -354,11 +366,19 @@ func (t *leanTransport) send(ctx context.Context, req *leanRequest) (*sentReques
 		return nil, err
 	}
 	s := &sentRequest{t: t, ctx: ctx, req: req, route: r}
+	if err := s.writeRetrying(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// writeRetrying writes the request alone, once more on a fresh connection
+// when a reused one turns out stale.
+func (s *sentRequest) writeRetrying() error {
 	for {
-		if err := s.write(); err == nil {
-			return s, nil
-		} else if !s.retryable(err) {
-			return nil, err
+		err := s.write()
+		if err == nil || !s.retryable(err) {
+			return err
 		}
 	}
 }
@@ -373,6 +393,7 @@ func (s *sentRequest) write() error {
 	s.attach(conn)
 	s.setDeadline()
 	s.recheckCancel()
+	s.sentAt = time.Now()
 	renderRequest(conn.bw, s.route, s.req)
 	if err := conn.bw.Flush(); err != nil {
 		s.fail()
@@ -410,6 +431,7 @@ func (s *sentRequest) setDeadline() {
 	if d, ok := s.ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
+	s.deadline = deadline
 	_ = s.conn.SetDeadline(deadline)
 }
 
@@ -456,10 +478,11 @@ func (t *leanTransport) sendPipelined(ctxs []context.Context, reqs []*leanReques
 			}
 			continue
 		}
-		deadline := time.Now().Add(t.timeout)
+		now := time.Now()
+		deadline := now.Add(t.timeout)
 		_ = conn.SetDeadline(deadline)
 		for i := start; i < end; i++ {
-			s := &sentRequest{t: t, ctx: ctxs[i], req: reqs[i], route: r, pipelined: true, position: i - start}
+			s := &sentRequest{t: t, ctx: ctxs[i], req: reqs[i], route: r, pipelined: true, position: i - start, sentAt: now, deadline: deadline}
 			s.attach(conn)
 			renderRequest(conn.bw, r, reqs[i])
 			sent[i] = s
@@ -478,6 +501,73 @@ func (t *leanTransport) sendPipelined(ctxs []context.Context, reqs []*leanReques
 		}
 	}
 	return sent, errs
+}
+
+// minAnswerWindow bounds answerWindow from below: above a long round
+// trip (across continents about 300 ms) and what SLS takes to serve a pull.
+const minAnswerWindow = 400 * time.Millisecond
+
+// answerWindow is how long after it was sent an answer may take before
+// its worker leaves it to a goroutine of its own: four times the usual
+// time to an answer, at least minAnswerWindow.
+func (t *leanTransport) answerWindow() time.Duration {
+	return max(minAnswerWindow, 4*time.Duration(t.answerTime.Load()))
+}
+
+// noteAnswerTime folds one answer's delay into the usual time to an
+// answer. Concurrent updates may lose one; the average stays usable.
+func (t *leanTransport) noteAnswerTime(d time.Duration) {
+	old := t.answerTime.Load()
+	t.answerTime.Store(old + (int64(d)-old)/8)
+}
+
+// answeredInTime waits until the answer begins to arrive, at most until
+// answerWindow after the request was sent. False: the window passed and
+// the answer is still due. A worker then leaves it to a goroutine of its
+// own (after taking the requests pipelined behind it off the connection
+// with leaveBehind), so that one logstore whose calls hang does not hold
+// up the answers of others polled in the same batch.
+func (s *sentRequest) answeredInTime() bool {
+	c := s.conn
+	if c == nil || c.broken || c.br.Buffered() > 0 || s.ctx.Err() != nil {
+		return true // receive deals with it at once
+	}
+	until := s.sentAt.Add(s.t.answerWindow())
+	if !until.Before(s.deadline) {
+		return true // its own deadline comes first
+	}
+	// The window may have passed while earlier answers were read: then
+	// only an answer already arrived is in time. (A deadline already past
+	// would fail the read before looking.)
+	if soon := time.Now().Add(5 * time.Millisecond); until.Before(soon) {
+		until = soon
+	}
+	if s.pipelined {
+		c.reading.Store(s) // its cancellation cuts the wait
+	}
+	_ = c.SetReadDeadline(until)
+	s.recheckCancel()
+	_, err := c.br.Peek(1)
+	_ = c.SetDeadline(s.deadline)
+	s.recheckCancel()
+	var ne net.Error
+	return err == nil || !errors.As(err, &ne) || !ne.Timeout() || s.ctx.Err() != nil || !time.Now().Before(s.deadline)
+}
+
+// leaveBehind takes f off s's connection when it was pipelined after s,
+// before s is handed to another goroutine: f is sent again at once on a
+// connection of its own, and s's connection is closed after s's answer.
+func (s *sentRequest) leaveBehind(f *sentRequest) {
+	if f == nil || !s.pipelined || f.conn != s.conn || !f.pipelined || f.position <= s.position {
+		return
+	}
+	f.stopWatch()
+	f.conn.inflight--
+	f.conn, f.pipelined = nil, false
+	s.conn.closeAfter = true
+	if err := f.writeRetrying(); err != nil {
+		f.conn, f.resendErr = nil, err
+	}
 }
 
 // pipelining reports whether requests may share a connection: until a
@@ -522,6 +612,12 @@ func (s *sentRequest) retryable(err error) bool {
 
 // receive reads the answer's status and headers; see do.
 func (s *sentRequest) receive(want wantedHeaders, into map[string]string) (*leanResponse, error) {
+	if err := s.resendErr; err != nil {
+		if ctxErr := s.ctx.Err(); ctxErr != nil {
+			return nil, ctxErr
+		}
+		return nil, err
+	}
 	for {
 		var resp *leanResponse
 		var err error = errBrokenPipeline
@@ -541,6 +637,7 @@ func (s *sentRequest) receive(want wantedHeaders, into map[string]string) (*lean
 			resp, err = s.readHead(want, into)
 		}
 		if err == nil {
+			s.t.noteAnswerTime(time.Since(s.sentAt))
 			return resp, nil
 		}
 		s.fail()
@@ -745,7 +842,7 @@ func (r *leanResponse) done(bodyRead bool) {
 		bodyRead = skipTrailer(c.br)
 	}
 	c.inflight--
-	if !bodyRead || !r.keepAlive || !clean {
+	if !bodyRead || !r.keepAlive || !clean || c.closeAfter {
 		c.broken = true
 	}
 	switch {

@@ -518,3 +518,109 @@ func TestLeanTransportThroughAnHTTPSProxyWithAPassword(t *testing.T) {
 		t.Fatalf("the proxy saw %s\nwant %s", got, want)
 	}
 }
+
+// TestLeanTransportLeavesALateAnswerBehind: a pull worker waits for an
+// answer only answerWindow after sending it; the requests pipelined behind
+// a late one are sent again at once on connections of their own and
+// answered, the late answer is still read when it comes, and its
+// connection is closed after it rather than reused.
+func TestLeanTransportLeavesALateAnswerBehind(t *testing.T) {
+	release := make(chan struct{})
+	var closed atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/hang":
+			<-release
+		case "/stuck":
+			<-r.Context().Done()
+			return
+		}
+		_, _ = io.WriteString(w, r.URL.Path)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateClosed {
+			closed.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	tr := newLeanTransport(nil, "", 10*time.Second)
+	defer tr.close()
+
+	read := func(s *sentRequest) string {
+		t.Helper()
+		resp, err := s.receive(nil, map[string]string{})
+		if err != nil {
+			return "error: " + err.Error()
+		}
+		body, err := io.ReadAll(resp.body)
+		resp.done(err == nil)
+		return string(body)
+	}
+	ctxs, reqs := pipelineRequests(host, "/a", "/hang", "/b", "/c")
+	sent, errs := tr.sendPipelined(ctxs, reqs)
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	if !sent[0].answeredInTime() || read(sent[0]) != "/a" {
+		t.Fatal("the first answer was not read in time")
+	}
+	began := time.Now()
+	if sent[1].answeredInTime() {
+		t.Fatal("an answer that never came was reported in time")
+	}
+	if waited := time.Since(began); waited > 2*time.Second {
+		t.Fatalf("waited %s for a late answer, want about answerWindow (%s)", waited, tr.answerWindow())
+	}
+	sent[1].leaveBehind(sent[2])
+	sent[1].leaveBehind(sent[3])
+	for i, want := range []string{"/b", "/c"} {
+		s := sent[i+2]
+		if s.pipelined {
+			t.Fatalf("%s is still on the late answer's connection", want)
+		}
+		if !s.answeredInTime() {
+			t.Fatalf("%s, sent again, was not answered in time", want)
+		}
+		if got := read(s); got != want {
+			t.Fatalf("answer of %s: %q", want, got)
+		}
+	}
+	close(release)
+	if got := read(sent[1]); got != "/hang" {
+		t.Fatalf("the late answer: %q", got)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for closed.Load() != 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := closed.Load(); n != 1 {
+		t.Fatalf("%d connections closed after the late answer, want its own (1)", n)
+	}
+	if w := tr.answerWindow(); w != minAnswerWindow {
+		t.Fatalf("answerWindow = %s after answers on a local server, want the minimum %s", w, minAnswerWindow)
+	}
+
+	// A request cancelled while its worker waits is reported at once, as
+	// receive returns its cancellation.
+	ctx, cancel := context.WithCancel(context.Background())
+	_, stuck := pipelineRequests(host, "/stuck")
+	s, err := tr.send(ctx, stuck[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.AfterFunc(50*time.Millisecond, cancel)
+	began = time.Now()
+	if !s.answeredInTime() {
+		t.Fatal("a cancelled request was reported late rather than cancelled")
+	}
+	if waited := time.Since(began); waited >= minAnswerWindow {
+		t.Fatalf("a cancellation took %s to end the wait", waited)
+	}
+	if got := read(s); got != "error: context canceled" {
+		t.Fatalf("the cancelled request: %q", got)
+	}
+}

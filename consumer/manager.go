@@ -14,7 +14,6 @@ import (
 
 	"github.com/sls-keyword-exporter/sls_keyword_exporter/collector"
 	"github.com/sls-keyword-exporter/sls_keyword_exporter/config"
-	"github.com/sls-keyword-exporter/sls_keyword_exporter/consumer/logwire"
 	"github.com/sls-keyword-exporter/sls_keyword_exporter/match"
 )
 
@@ -30,6 +29,7 @@ type Manager struct {
 
 	transports   *transports
 	sched        *scheduler[*shardState] // pulls
+	latePulls    sync.WaitGroup          // pulls whose answers came too late for their worker
 	heartbeats   *scheduler[*member]
 	budget       *byteBudget
 	activeShards atomic.Int64 // shards being pulled, for the idle poll interval
@@ -331,6 +331,7 @@ func (e *Manager) Stop() {
 		e.sched.close()
 		e.sched = nil
 	}
+	e.latePulls.Wait()
 	if e.heartbeats != nil {
 		e.heartbeats.close()
 		e.heartbeats = nil
@@ -417,7 +418,7 @@ const (
 // A worker sends the polls of its whole batch before reading any answer:
 // a batch of quiet shards then costs one wake-up instead of one each.
 func (e *Manager) newPullWorker() func([]*shardState) {
-	raw := &rawBatch{walker: &logwire.Walker{}, header: make(map[string]string, 8)}
+	raw := newRawBatch()
 	var inflight []inflightPull
 	return func(batch []*shardState) {
 		inflight = inflight[:0]
@@ -428,11 +429,30 @@ func (e *Manager) newPullWorker() func([]*shardState) {
 		}
 		sendPulls(inflight)
 		for i := range inflight {
-			e.endPull(&inflight[i], raw)
+			p := &inflight[i]
+			if p.err == nil && p.sent != nil && !p.sent.answeredInTime() {
+				// Late (its logstore's calls may hang): a goroutine of its
+				// own waits for it, and the polls pipelined behind it are
+				// sent again, so the rest of the batch is not held up.
+				for j := i + 1; j < len(inflight); j++ {
+					p.sent.leaveBehind(inflight[j].sent)
+				}
+				late := *p
+				e.latePulls.Go(func() {
+					raw := lateRawBatches.Get().(*rawBatch)
+					e.endPull(&late, raw)
+					lateRawBatches.Put(raw)
+				})
+			} else {
+				e.endPull(p, raw)
+			}
 			inflight[i] = inflightPull{}
 		}
 	}
 }
+
+// lateRawBatches are the buffers of pulls left to goroutines of their own.
+var lateRawBatches = sync.Pool{New: func() any { return newRawBatch() }}
 
 // inflightPull is a pull whose request is on its way.
 type inflightPull struct {

@@ -16,6 +16,10 @@ type rawBatch struct {
 	header map[string]string
 }
 
+func newRawBatch() *rawBatch {
+	return &rawBatch{walker: &logwire.Walker{}, header: make(map[string]string, 8)}
+}
+
 func (b *rawBatch) reset(body []byte) *rawBatch {
 	b.body, b.logs = body, 0
 	return b
