@@ -355,8 +355,8 @@ type sentRequest struct {
 	// resendErr: taken off its pipeline (see leaveBehind), it could not
 	// be sent again.
 	resendErr error
-	sentAt   time.Time
-	deadline time.Time // the connection's deadline for this request
+	sentAt    time.Time
+	deadline  time.Time // the connection's deadline for this request
 }
 
 // send writes req on a connection of its own (idle or new).
