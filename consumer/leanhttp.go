@@ -548,8 +548,10 @@ func (s *sentRequest) answeredInTime() bool {
 	_ = c.SetReadDeadline(until)
 	s.recheckCancel()
 	_, err := c.br.Peek(1)
-	_ = c.SetDeadline(s.deadline)
-	s.recheckCancel()
+	if !s.pipelined { // receive sets a pipelined request's deadline itself
+		_ = c.SetDeadline(s.deadline)
+		s.recheckCancel()
+	}
 	var ne net.Error
 	return err == nil || !errors.As(err, &ne) || !ne.Timeout() || s.ctx.Err() != nil || !time.Now().Before(s.deadline)
 }

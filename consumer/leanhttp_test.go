@@ -331,20 +331,23 @@ func pipelineAll(t *testing.T, tr *leanTransport, ctxs []context.Context, reqs [
 			out[i] = "send error: " + errs[i].Error()
 			continue
 		}
-		resp, err := s.receive(nil, map[string]string{})
-		if err != nil {
-			out[i] = "error: " + err.Error()
-			continue
-		}
-		body, err := io.ReadAll(resp.body)
-		resp.done(err == nil)
-		if err != nil {
-			out[i] = "body error: " + err.Error()
-			continue
-		}
-		out[i] = string(body)
+		out[i] = readAnswer(s)
 	}
 	return out
+}
+
+// readAnswer receives a sent request's answer: its body, or error text.
+func readAnswer(s *sentRequest) string {
+	resp, err := s.receive(nil, map[string]string{})
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	body, err := io.ReadAll(resp.body)
+	resp.done(err == nil)
+	if err != nil {
+		return "body error: " + err.Error()
+	}
+	return string(body)
 }
 
 func pipelineRequests(host string, uris ...string) ([]context.Context, []*leanRequest) {
@@ -548,16 +551,6 @@ func TestLeanTransportLeavesALateAnswerBehind(t *testing.T) {
 	tr := newLeanTransport(nil, "", 10*time.Second)
 	defer tr.close()
 
-	read := func(s *sentRequest) string {
-		t.Helper()
-		resp, err := s.receive(nil, map[string]string{})
-		if err != nil {
-			return "error: " + err.Error()
-		}
-		body, err := io.ReadAll(resp.body)
-		resp.done(err == nil)
-		return string(body)
-	}
 	ctxs, reqs := pipelineRequests(host, "/a", "/hang", "/b", "/c")
 	sent, errs := tr.sendPipelined(ctxs, reqs)
 	for i, err := range errs {
@@ -565,7 +558,7 @@ func TestLeanTransportLeavesALateAnswerBehind(t *testing.T) {
 			t.Fatalf("request %d: %v", i, err)
 		}
 	}
-	if !sent[0].answeredInTime() || read(sent[0]) != "/a" {
+	if !sent[0].answeredInTime() || readAnswer(sent[0]) != "/a" {
 		t.Fatal("the first answer was not read in time")
 	}
 	began := time.Now()
@@ -585,12 +578,12 @@ func TestLeanTransportLeavesALateAnswerBehind(t *testing.T) {
 		if !s.answeredInTime() {
 			t.Fatalf("%s, sent again, was not answered in time", want)
 		}
-		if got := read(s); got != want {
+		if got := readAnswer(s); got != want {
 			t.Fatalf("answer of %s: %q", want, got)
 		}
 	}
 	close(release)
-	if got := read(sent[1]); got != "/hang" {
+	if got := readAnswer(sent[1]); got != "/hang" {
 		t.Fatalf("the late answer: %q", got)
 	}
 	deadline := time.Now().Add(5 * time.Second)
@@ -620,7 +613,7 @@ func TestLeanTransportLeavesALateAnswerBehind(t *testing.T) {
 	if waited := time.Since(began); waited >= minAnswerWindow {
 		t.Fatalf("a cancellation took %s to end the wait", waited)
 	}
-	if got := read(s); got != "error: context canceled" {
+	if got := readAnswer(s); got != "error: context canceled" {
 		t.Fatalf("the cancelled request: %q", got)
 	}
 }

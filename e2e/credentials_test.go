@@ -445,15 +445,7 @@ func TestE2ECredentialsAccessKeyWithToken(t *testing.T) {
 			emu.mustAddKey(t, id2, secret2, token2, time.Time{})
 			writeAtomically(t, secretFile, secret2+"\n")
 			writeAtomically(t, cfg, config(id2, token2))
-			resp, err := http.Post(r.base+"/-/reload", "", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			msg, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				t.Fatalf("POST /-/reload: %d %s", resp.StatusCode, msg)
-			}
+			postReload(t, r.base)
 			if m, _ := scrape(t, r.base+"/metrics"); value(m, "sls_keyword_exporter_config_last_reload_successful", "") != 1 {
 				t.Fatal("the reload did not succeed")
 			}

@@ -2,7 +2,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"sort"
@@ -260,23 +259,8 @@ func (l *ledger) waitExact(t testing.TB, r *exporterRun, timeout time.Duration, 
 // named group in the emulator to true.
 func groupsOnLogstores(t testing.TB, emu, project, group string) map[string]bool {
 	t.Helper()
-	resp, err := http.Get(emu + "/_slsemu/state")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var state []struct {
-		Project        string `json:"project"`
-		Logstore       string `json:"logstore"`
-		ConsumerGroups []struct {
-			Name string `json:"name"`
-		} `json:"consumer_groups"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&state); err != nil {
-		t.Fatal("decoding /_slsemu/state:", err)
-	}
 	out := map[string]bool{}
-	for _, ls := range state {
+	for _, ls := range emulatorState(t, emu) {
 		for _, g := range ls.ConsumerGroups {
 			if ls.Project == project && g.Name == group {
 				out[ls.Logstore] = true

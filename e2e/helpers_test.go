@@ -306,3 +306,21 @@ func repeat(s string, n int) []string {
 }
 
 var waitFor = testkit.WaitFor
+
+// postReload asks the exporter at base to reload its config, fails the
+// test unless it answers 200, and returns how long the reload took.
+func postReload(t testing.TB, base string) time.Duration {
+	t.Helper()
+	sent := time.Now()
+	resp, err := http.Post(base+"/-/reload", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	took := time.Since(sent)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /-/reload: %s %s", resp.Status, body)
+	}
+	return took
+}

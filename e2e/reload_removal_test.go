@@ -154,16 +154,7 @@ func TestReloadRemovingALogstoreLeavesNoneOfItsSeries(t *testing.T) {
 			if err := os.WriteFile(cfg, []byte(removalConfig(emu, removalKept)), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			sent := time.Now()
-			resp, err := http.Post(r.base+"/-/reload", "", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			took := time.Since(sent)
-			if resp.StatusCode != http.StatusOK {
-				t.Fatalf("POST /-/reload: %s", resp.Status)
-			}
+			took := postReload(t, r.base)
 			t.Logf("%s: the reload dropping %s took %s (--shutdown.timeout %s)", c.name, removalDropped, took.Round(time.Millisecond), removalShutdown)
 			if took >= removalShutdown {
 				t.Errorf("the reload took %s, not within --shutdown.timeout %s", took.Round(time.Millisecond), removalShutdown)

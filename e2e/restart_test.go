@@ -3,7 +3,6 @@ package e2e
 
 import (
 	"fmt"
-	"net/http"
 	"os"
 	"strconv"
 	"syscall"
@@ -290,15 +289,7 @@ func TestReloadRestartingATargetLosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	sent := time.Now()
-	resp, err := http.Post(r.base+"/-/reload", "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	took := time.Since(sent)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("POST /-/reload: %s", resp.Status)
-	}
+	took := postReload(t, r.base)
 	// The scraper records a scrape once it has parsed the page, which can
 	// be just after the reload it released has answered.
 	var s scrapeTimes

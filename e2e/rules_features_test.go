@@ -446,15 +446,7 @@ func TestRulesFeaturesCountExactlyAndSamplesKeepSecretsWithTheRealBinaries(t *te
 	// Reload: http_5xx (main file) and db_timeout (rule file) change regex.
 	write("exporter.yml", rfConfig(emu, `^50[23]$`))
 	write("teams/db.yml", fmt.Sprintf(rfTeamRules, `connection refused`))
-	resp, err := http.Post(r.base+"/-/reload", "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("POST /-/reload: %s %s", resp.Status, body)
-	}
+	postReload(t, r.base)
 	if m, _ := scrape(t, r.base+"/metrics"); value(m, "sls_keyword_exporter_config_last_reload_successful", "") != 1 {
 		t.Fatal("sls_keyword_exporter_config_last_reload_successful is not 1 after the reload")
 	}

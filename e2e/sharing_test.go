@@ -34,25 +34,34 @@ type emuGroupState struct {
 	} `json:"consumers"`
 }
 
-// emulatorGroup reads a consumer group's assignment and the logstore's hold
-// violations (moments a shard was held by two consumers) from GET /_slsemu/state.
-func emulatorGroup(t testing.TB, emu, project, logstore, group string) (emuGroupState, []string) {
+// emuLogstoreState is one logstore of GET /_slsemu/state.
+type emuLogstoreState struct {
+	Project        string          `json:"project"`
+	Logstore       string          `json:"logstore"`
+	ConsumerGroups []emuGroupState `json:"consumer_groups"`
+	Violations     []string        `json:"violations"`
+}
+
+// emulatorState reads every logstore's state from GET /_slsemu/state.
+func emulatorState(t testing.TB, emu string) []emuLogstoreState {
 	t.Helper()
 	resp, err := http.Get(emu + "/_slsemu/state")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var state []struct {
-		Project        string          `json:"project"`
-		Logstore       string          `json:"logstore"`
-		ConsumerGroups []emuGroupState `json:"consumer_groups"`
-		Violations     []string        `json:"violations"`
-	}
+	var state []emuLogstoreState
 	if err := json.NewDecoder(resp.Body).Decode(&state); err != nil {
 		t.Fatal("decoding /_slsemu/state:", err)
 	}
-	for _, ls := range state {
+	return state
+}
+
+// emulatorGroup reads a consumer group's assignment and the logstore's hold
+// violations (moments a shard was held by two consumers) from GET /_slsemu/state.
+func emulatorGroup(t testing.TB, emu, project, logstore, group string) (emuGroupState, []string) {
+	t.Helper()
+	for _, ls := range emulatorState(t, emu) {
 		if ls.Project != project || ls.Logstore != logstore {
 			continue
 		}
