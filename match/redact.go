@@ -142,10 +142,65 @@ func isLower(c byte) bool { return c >= 'a' && c <= 'z' }
 func (r *Redactor) SensitiveKey(key []byte) bool {
 	for _, name := range r.names {
 		if containsName(key, name) {
+			return !r.defaults || !describesSecret(key)
+		}
+	}
+	return false
+}
+
+// metaWords, as a key's last word, make it describe a secret rather than
+// hold one: password_length, tokenCount, secret_name, token_expires_at.
+var metaWords = []string{
+	"count", "length", "len", "size", "type", "kind", "name", "names", "expired", "expires", "expiry",
+	"expiration", "ttl", "at", "in", "valid", "validity", "algorithm", "alg", "provider", "enabled",
+	"required", "reset", "usage", "limit", "used", "policy", "version", "format", "source", "status",
+	"strength", "rotation", "days",
+}
+
+// tokenCountWords, before a last word "tokens", make a key count the tokens
+// of a language model (prompt_tokens, max_new_tokens).
+var tokenCountWords = []string{"prompt", "completion", "total", "max", "new", "input", "output", "cached", "reasoning", "num"}
+
+// describesSecret reports whether key, of more than one word, ends in one
+// of metaWords or counts tokens. Words are separated by '_', '-', '.',
+// blanks, or start with a capital after a lowercase letter (camelCase).
+func describesSecret(key []byte) bool {
+	last, rest, ok := lastWord(key)
+	if !ok {
+		return false
+	}
+	for _, w := range metaWords {
+		if bytes.EqualFold(last, []byte(w)) {
+			return true
+		}
+	}
+	if !bytes.EqualFold(last, []byte("tokens")) {
+		return false
+	}
+	prev, _, _ := lastWord(rest)
+	if len(prev) == 0 {
+		prev = rest
+	}
+	for _, w := range tokenCountWords {
+		if bytes.EqualFold(prev, []byte(w)) {
 			return true
 		}
 	}
 	return false
+}
+
+// lastWord splits key into its last word and what comes before it (its
+// separator dropped); ok is false when key is a single word.
+func lastWord(key []byte) (last, rest []byte, ok bool) {
+	for i := len(key) - 1; i > 0; i-- {
+		switch c := key[i]; {
+		case c == '_' || c == '-' || c == '.' || isBlank(c):
+			return key[i+1:], key[:i], i+1 < len(key)
+		case c >= 'A' && c <= 'Z' && isLower(key[i-1]):
+			return key[i:], key[:i], true
+		}
+	}
+	return key, nil, false
 }
 
 // joinedWords may follow a name in a key written in lowercase without
@@ -240,15 +295,80 @@ func endsValue(c byte) bool {
 	return false
 }
 
-var cookieName = []byte("cookie")
+var (
+	cookieName        = []byte("cookie")
+	authorizationName = []byte("authorization")
+)
 
-// endsSecret: what ends an unquoted secret; a Cookie header's runs to the
-// end of its line, its pairs being separated by "; ".
-func endsSecret(c byte, cookie bool) bool {
-	if cookie {
+// endsSecret reports whether an unquoted secret ends at v[e]: at what ends
+// a value, or with wholeLine (a Cookie header's pairs are separated by
+// "; ", an Authorization header's parameters by ", ") at the end of the
+// line or a quote. A line break or quote written out in an escaped string
+// (\n, \r, \t, \") ends it too.
+func endsSecret(v []byte, e int, wholeLine bool) bool {
+	c := v[e]
+	if c == '\\' && e+1 < len(v) {
+		switch v[e+1] {
+		case 'n', 'r', 't', '"':
+			return true
+		}
+	}
+	if wholeLine {
 		return c == '\n' || c == '\r' || c == '"'
 	}
 	return endsValue(c)
+}
+
+// skipQuoted returns the end of a quoted string ("x", or \"x\" in an
+// escaped string) starting at v[i], or i when none starts there.
+func skipQuoted(v []byte, i int) int {
+	switch {
+	case i < len(v) && v[i] == '"':
+		if k := bytes.IndexByte(v[i+1:], '"'); k >= 0 {
+			return i + 1 + k + 1
+		}
+	case i+1 < len(v) && v[i] == '\\' && v[i+1] == '"':
+		if k := bytes.Index(v[i+2:], []byte(`\"`)); k >= 0 {
+			return i + 2 + k + 2
+		}
+	}
+	return i
+}
+
+// isHeaderLineKey reports whether an unquoted value of key runs to the end
+// of its line: the key is a Cookie or Set-Cookie header (it ends in cookie
+// or cookies), or holds authorization.
+func isHeaderLineKey(key []byte) bool {
+	if containsName(key, authorizationName) {
+		return true
+	}
+	k := bytes.TrimSuffix(bytes.TrimSuffix(key, []byte("s")), []byte("S"))
+	if len(k) < len(cookieName) {
+		return false
+	}
+	tail := k[len(k)-len(cookieName):]
+	return bytes.EqualFold(tail, cookieName)
+}
+
+// schemeEnd is where the credentials start after an Authorization scheme
+// (Bearer, Basic, OSS, AWS4-HMAC-SHA256, …) at v[start:end]: after the
+// scheme's word and the blanks that follow it, when more follows; else
+// start.
+func schemeEnd(v []byte, start, end int) int {
+	w := start
+	for w < end && w-start <= 32 && (isLetter(v[w]) || v[w] >= '0' && v[w] <= '9' || v[w] == '-') {
+		w++
+	}
+	if w == start || w == end || !isBlank(v[w]) {
+		return start
+	}
+	for w < end && isBlank(v[w]) {
+		w++
+	}
+	if w == end {
+		return start
+	}
+	return w
 }
 
 // authSchemes are kept in front of masked credentials (lowercase).
@@ -494,7 +614,7 @@ func belowSpan(v []byte, j, keyStart int, key []byte, written, escaped bool) (st
 		return start, end, spanWord
 	}
 	w := k
-	for w < len(v) && !endsValue(v[w]) {
+	for w < len(v) && !endsSecret(v, w, false) {
 		w++
 	}
 	if w > k && v[w-1] == ':' {
@@ -521,7 +641,8 @@ func indentAt(v []byte, i int) int {
 // token, the rest of the line after a Cookie key, the credentials after an
 // Authorization scheme.
 func valueSpan(v []byte, j int, key []byte, escaped bool) (start, end int) {
-	cookie := containsName(key, cookieName)
+	wholeLine := isHeaderLineKey(key)
+	auth := containsName(key, authorizationName)
 	switch {
 	case j+1 < len(v) && v[j] == '\\' && (v[j+1] == '"' || v[j+1] == '\''): // \"...\" inside an escaped string
 		start = j + 2
@@ -543,10 +664,16 @@ func valueSpan(v []byte, j int, key []byte, escaped bool) (start, end int) {
 		return j + 1, closingBracket(v, j, escaped)
 	default:
 		start, end = j, j
-		for end < len(v) && !endsSecret(v[end], cookie) {
+		for end < len(v) && !endsSecret(v, end, wholeLine) {
 			end++
+			if auth && v[end-1] == '=' {
+				end = skipQuoted(v, end) // Digest username="bob": that quote does not end it
+			}
 		}
-		if cookie || end == start {
+		if auth {
+			return schemeEnd(v, start, end), end // any scheme is kept
+		}
+		if wholeLine || end == start {
 			return start, end
 		}
 		if isAuthScheme(v[start:end]) { // keep the scheme, mask what follows it
@@ -556,7 +683,7 @@ func valueSpan(v []byte, j int, key []byte, escaped bool) (start, end int) {
 			}
 			if k > end {
 				e := k
-				for e < len(v) && !endsValue(v[e]) {
+				for e < len(v) && !endsSecret(v, e, false) {
 					e++
 				}
 				if e > k {
@@ -566,8 +693,12 @@ func valueSpan(v []byte, j int, key []byte, escaped bool) (start, end int) {
 		}
 		return start, end
 	}
-	// Inside quotes: "Bearer xyz" keeps its scheme too.
-	if !cookie {
+	// Inside quotes: "Bearer xyz" keeps its scheme too, an Authorization
+	// value any scheme.
+	if auth {
+		return schemeEnd(v, start, end), end
+	}
+	if !wholeLine {
 		w := start
 		for w < end && !isBlank(v[w]) {
 			w++
@@ -663,6 +794,8 @@ func (r *Redactor) maskElements(v []byte) []byte {
 					last = end
 				}
 				next = max(end, start)
+			} else {
+				next = nameEnd + gt + 1 // <password/>: nothing to mask
 			}
 		}
 		k := bytes.IndexByte(v[min(next, len(v)):], '<')
@@ -741,7 +874,7 @@ func maskBearer(v []byte) []byte {
 			j++
 		}
 		end := j
-		for end < len(v) && !endsValue(v[end]) {
+		for end < len(v) && !endsSecret(v, end, false) {
 			end++
 		}
 		if end == j || string(v[j:end]) == Mask {

@@ -4,6 +4,7 @@ package match
 import (
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -152,6 +153,61 @@ func TestRedactAllocatesNothingWithoutSecrets(t *testing.T) {
 		}
 	}); n != 0 {
 		t.Errorf("Redact allocated %v times on values without secrets", n)
+	}
+}
+
+// TestRedactionOfHeadersAndDescriptiveKeys: an Authorization value keeps
+// whatever scheme it names and masks the rest of its line; a Cookie header
+// masks its line but a key merely containing "cookie" only its value; keys
+// that describe a secret (its length, name, expiry) or count a language
+// model's tokens are shown; a line break written out in an escaped string
+// ends an unquoted value.
+func TestRedactionOfHeadersAndDescriptiveKeys(t *testing.T) {
+	r := DefaultRedactor()
+	for _, c := range []struct{ key, value, want string }{
+		{"msg", "Authorization: OSS LTAI5tXX:sigabc=", "Authorization: OSS ***"},
+		{"msg", "Authorization: AWS AKIAXX:sig\r\nHost: x", "Authorization: AWS ***\r\nHost: x"},
+		{"msg", `Authorization: Digest username="bob", response="abc", nonce="x"`, "Authorization: Digest ***"},
+		{"msg", `"Authorization": "SharedKey acct:sig"`, `"Authorization": "SharedKey ***"`},
+		{"msg", "Authorization: abc123", "Authorization: ***"},
+		{"msg", "Authorization: Bearer abc.def\nnext: 1", "Authorization: Bearer ***\nnext: 1"},
+		{"msg", "cookie_domain=x.com status=500 path=/api/x", "cookie_domain=*** status=500 path=/api/x"},
+		{"msg", `{"h":"Authorization: Digest username=\"bob\", response=\"abc\"","n":1}`, `{"h":"Authorization: Digest ***","n":1}`},
+		{"msg", "Set-Cookie: sid=abc; Path=/; HttpOnly\nx: 1", "Set-Cookie: ***\nx: 1"},
+		{"msg", "Cookies: a=1; b=2", "Cookies: ***"},
+		{"msg", "password_length=12 secret_name=db-creds token_expires_at=10:15:30 signature_valid=false", "password_length=12 secret_name=db-creds token_expires_at=10:15:30 signature_valid=false"},
+		{"msg", "token_count=5 passwordLength=12 apikey_rotation_days=90", "token_count=5 passwordLength=12 apikey_rotation_days=90"},
+		{"body", `{"usage":{"prompt_tokens":12,"completion_tokens":30,"total_tokens":42},"max_new_tokens":256}`, `{"usage":{"prompt_tokens":12,"completion_tokens":30,"total_tokens":42},"max_new_tokens":256}`},
+		{"password_length", "12", "12"},
+		{"tokens", "abc", "***"},
+		{"access_tokens", "abc", "***"},
+		{"password_hash", "x", "***"},
+		{"msg", `{"m":"token=abc\nuser=bob"}`, `{"m":"token=***\nuser=bob"}`},
+		{"msg", `{\"password\":hunter2\"}`, `{\"password\":***\"}`},
+		{"msg", `{"cm":"secret:\n  token: abc\n  id: 7"}`, `{"cm":"secret:\n  token: ***\n  id: 7"}`},
+	} {
+		if got := string(r.Redact([]byte(c.key), []byte(c.value))); got != c.want {
+			t.Errorf("Redact(%s, %q) = %q, want %q", c.key, c.value, got, c.want)
+		}
+	}
+}
+
+// TestRedactTakesLinearTime: values built to make a scan start again at
+// every key (keys before written-out line breaks, repeated self-closing
+// tags) take time in proportion to their length. Measured loosely: a
+// quadratic scan of these 256 KiB takes seconds, a linear one milliseconds.
+func TestRedactTakesLinearTime(t *testing.T) {
+	r := DefaultRedactor()
+	for name, v := range map[string]string{
+		"written breaks":    strings.Repeat(`password:\n`, 1<<15) + "x:",
+		"escaped in json":   `{"m":"` + strings.Repeat(`password:\n\t`, 1<<14) + `x:"}`,
+		"self-closing tags": strings.Repeat("<password", 1<<15) + "/>",
+	} {
+		began := time.Now()
+		r.Redact([]byte("msg"), []byte(v))
+		if took := time.Since(began); took > 2*time.Second {
+			t.Errorf("%s: %d bytes took %s", name, len(v), took)
+		}
 	}
 }
 
