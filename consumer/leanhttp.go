@@ -351,10 +351,8 @@ type sentRequest struct {
 	// answer on it failed (or another request's cancellation cut it), this
 	// one is sent again on a connection of its own.
 	pipelined bool
-	position  int // in its pipeline: 0 for the first request
-	// resendErr: taken off its pipeline (see leaveBehind), it could not
-	// be sent again.
-	resendErr error
+	position  int  // in its pipeline: 0 for the first request
+	late      bool // not answered within answerWindow (see answeredInTime)
 	sentAt    time.Time
 	deadline  time.Time // the connection's deadline for this request
 }
@@ -411,8 +409,9 @@ func (s *sentRequest) attach(conn *leanConn) {
 	if s.ctx.Done() == nil {
 		return
 	}
+	pipelined := s.pipelined // read here: leaving a pipeline changes s.pipelined while the hook may run
 	s.stopWatch = context.AfterFunc(s.ctx, func() {
-		if !s.pipelined || conn.reading.Load() == s {
+		if !pipelined || conn.reading.Load() == s {
 			_ = conn.SetDeadline(time.Unix(1, 0))
 		}
 	})
@@ -514,8 +513,8 @@ func (t *leanTransport) answerWindow() time.Duration {
 	return max(minAnswerWindow, 4*time.Duration(t.answerTime.Load()))
 }
 
-// noteAnswerTime folds one answer's delay into the usual time to an
-// answer. Concurrent updates may lose one; the average stays usable.
+// noteAnswerTime folds one poll's time to its answer into the usual time
+// to an answer. Concurrent updates may lose one; the average stays usable.
 func (t *leanTransport) noteAnswerTime(d time.Duration) {
 	old := t.answerTime.Load()
 	t.answerTime.Store(old + (int64(d)-old)/8)
@@ -525,8 +524,9 @@ func (t *leanTransport) noteAnswerTime(d time.Duration) {
 // answerWindow after the request was sent. False: the window passed and
 // the answer is still due. A worker then leaves it to a goroutine of its
 // own (after taking the requests pipelined behind it off the connection
-// with leaveBehind), so that one logstore whose calls hang does not hold
-// up the answers of others polled in the same batch.
+// with takeOff), so that one logstore whose calls hang does not hold up
+// the answers of others polled in the same batch. The times it waits
+// for answers that come make the usual time to an answer.
 func (s *sentRequest) answeredInTime() bool {
 	c := s.conn
 	if c == nil || c.broken || c.br.Buffered() > 0 || s.ctx.Err() != nil {
@@ -539,7 +539,7 @@ func (s *sentRequest) answeredInTime() bool {
 	// The window may have passed while earlier answers were read: then
 	// only an answer already arrived is in time. (A deadline already past
 	// would fail the read before looking.)
-	if soon := time.Now().Add(5 * time.Millisecond); until.Before(soon) {
+	if soon := time.Now().Add(50 * time.Millisecond); until.Before(soon) {
 		until = soon
 	}
 	if s.pipelined {
@@ -552,24 +552,28 @@ func (s *sentRequest) answeredInTime() bool {
 		_ = c.SetDeadline(s.deadline)
 		s.recheckCancel()
 	}
+	if err == nil {
+		s.t.noteAnswerTime(time.Since(s.sentAt))
+		return true
+	}
 	var ne net.Error
-	return err == nil || !errors.As(err, &ne) || !ne.Timeout() || s.ctx.Err() != nil || !time.Now().Before(s.deadline)
+	s.late = errors.As(err, &ne) && ne.Timeout() && s.ctx.Err() == nil && time.Now().Before(s.deadline)
+	return !s.late
 }
 
-// leaveBehind takes f off s's connection when it was pipelined after s,
-// before s is handed to another goroutine: f is sent again at once on a
-// connection of its own, and s's connection is closed after s's answer.
-func (s *sentRequest) leaveBehind(f *sentRequest) {
+// takeOff takes f off s's connection when it was pipelined after s,
+// before s is handed to another goroutine, and reports whether it did:
+// the caller sends f's request again, and s's connection is closed after
+// s's answer.
+func (s *sentRequest) takeOff(f *sentRequest) bool {
 	if f == nil || !s.pipelined || f.conn != s.conn || !f.pipelined || f.position <= s.position {
-		return
+		return false
 	}
 	f.stopWatch()
 	f.conn.inflight--
-	f.conn, f.pipelined = nil, false
+	f.conn = nil
 	s.conn.closeAfter = true
-	if err := f.writeRetrying(); err != nil {
-		f.conn, f.resendErr = nil, err
-	}
+	return true
 }
 
 // pipelining reports whether requests may share a connection: until a
@@ -614,12 +618,6 @@ func (s *sentRequest) retryable(err error) bool {
 
 // receive reads the answer's status and headers; see do.
 func (s *sentRequest) receive(want wantedHeaders, into map[string]string) (*leanResponse, error) {
-	if err := s.resendErr; err != nil {
-		if ctxErr := s.ctx.Err(); ctxErr != nil {
-			return nil, ctxErr
-		}
-		return nil, err
-	}
 	for {
 		var resp *leanResponse
 		var err error = errBrokenPipeline
@@ -639,7 +637,9 @@ func (s *sentRequest) receive(want wantedHeaders, into map[string]string) (*lean
 			resp, err = s.readHead(want, into)
 		}
 		if err == nil {
-			s.t.noteAnswerTime(time.Since(s.sentAt))
+			if s.late { // what the window missed widens it, by a window at most
+				s.t.noteAnswerTime(min(time.Since(s.sentAt), s.t.answerWindow()))
+			}
 			return resp, nil
 		}
 		s.fail()

@@ -5,6 +5,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -524,12 +525,14 @@ func TestLeanTransportThroughAnHTTPSProxyWithAPassword(t *testing.T) {
 
 // TestLeanTransportLeavesALateAnswerBehind: a pull worker waits for an
 // answer only answerWindow after sending it; the requests pipelined behind
-// a late one are sent again at once on connections of their own and
-// answered, the late answer is still read when it comes, and its
-// connection is closed after it rather than reused.
+// a late one are sent again at once, pipelined on one fresh connection,
+// and answered, except one already cancelled; the late answer is still
+// read when it comes, and its connection is closed after it rather than
+// reused.
 func TestLeanTransportLeavesALateAnswerBehind(t *testing.T) {
+	const slowAnswer = minAnswerWindow + 300*time.Millisecond
 	release := make(chan struct{})
-	var closed atomic.Int32
+	var opened, closed atomic.Int32
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/hang":
@@ -537,11 +540,16 @@ func TestLeanTransportLeavesALateAnswerBehind(t *testing.T) {
 		case "/stuck":
 			<-r.Context().Done()
 			return
+		case "/slow":
+			time.Sleep(slowAnswer)
 		}
 		_, _ = io.WriteString(w, r.URL.Path)
 	}))
 	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateClosed {
+		switch s {
+		case http.StateNew:
+			opened.Add(1)
+		case http.StateClosed:
 			closed.Add(1)
 		}
 	}
@@ -551,7 +559,9 @@ func TestLeanTransportLeavesALateAnswerBehind(t *testing.T) {
 	tr := newLeanTransport(nil, "", 10*time.Second)
 	defer tr.close()
 
-	ctxs, reqs := pipelineRequests(host, "/a", "/hang", "/b", "/c")
+	ctxs, reqs := pipelineRequests(host, "/a", "/hang", "/b", "/cancelled", "/c")
+	cancelled, cancel := context.WithCancel(context.Background())
+	ctxs[3] = cancelled
 	sent, errs := tr.sendPipelined(ctxs, reqs)
 	for i, err := range errs {
 		if err != nil {
@@ -568,19 +578,31 @@ func TestLeanTransportLeavesALateAnswerBehind(t *testing.T) {
 	if waited := time.Since(began); waited > 2*time.Second {
 		t.Fatalf("waited %s for a late answer, want about answerWindow (%s)", waited, tr.answerWindow())
 	}
-	sent[1].leaveBehind(sent[2])
-	sent[1].leaveBehind(sent[3])
-	for i, want := range []string{"/b", "/c"} {
-		s := sent[i+2]
-		if s.pipelined {
-			t.Fatalf("%s is still on the late answer's connection", want)
+	cancel() // its member stops as the worker moves on
+	behind := []inflightPull{{sent: sent[2]}, {sent: sent[3]}, {sent: sent[4]}}
+	resendBehind(sent[1], behind)
+	if behind[1].sent != nil || !errors.Is(behind[1].err, context.Canceled) {
+		t.Fatalf("the cancelled request behind the late one: sent %v, err %v; want not sent, context.Canceled", behind[1].sent != nil, behind[1].err)
+	}
+	for _, b := range []struct {
+		p    inflightPull
+		want string
+	}{{behind[0], "/b"}, {behind[2], "/c"}} {
+		if b.p.err != nil {
+			t.Fatalf("%s could not be sent again: %v", b.want, b.p.err)
 		}
-		if !s.answeredInTime() {
-			t.Fatalf("%s, sent again, was not answered in time", want)
+		if b.p.sent.conn == sent[1].conn {
+			t.Fatalf("%s is still on the late answer's connection", b.want)
 		}
-		if got := readAnswer(s); got != want {
-			t.Fatalf("answer of %s: %q", want, got)
+		if !b.p.sent.answeredInTime() {
+			t.Fatalf("%s, sent again, was not answered in time", b.want)
 		}
+		if got := readAnswer(b.p.sent); got != b.want {
+			t.Fatalf("answer of %s: %q", b.want, got)
+		}
+	}
+	if n := opened.Load(); n != 2 {
+		t.Fatalf("%d connections opened, want 2: the pipeline's and one for the requests sent again", n)
 	}
 	close(release)
 	if got := readAnswer(sent[1]); got != "/hang" {
@@ -597,9 +619,24 @@ func TestLeanTransportLeavesALateAnswerBehind(t *testing.T) {
 		t.Fatalf("answerWindow = %s after answers on a local server, want the minimum %s", w, minAnswerWindow)
 	}
 
+	// A request sent alone and late gets its own deadline back: its answer,
+	// coming after the window, is read.
+	ctxs, reqs = pipelineRequests(host, "/slow")
+	alone, err := tr.send(ctxs[0], reqs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if alone.answeredInTime() {
+		t.Fatalf("an answer taking %s was in time (window %s)", slowAnswer, tr.answerWindow())
+	}
+	if got := readAnswer(alone); got != "/slow" {
+		t.Fatalf("the late answer of a request sent alone: %q", got)
+	}
+
 	// A request cancelled while its worker waits is reported at once, as
 	// receive returns its cancellation.
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	_, stuck := pipelineRequests(host, "/stuck")
 	s, err := tr.send(ctx, stuck[0])
 	if err != nil {

@@ -30,6 +30,7 @@ type Manager struct {
 	transports   *transports
 	sched        *scheduler[*shardState] // pulls
 	latePulls    sync.WaitGroup          // pulls whose answers came too late for their worker
+	lateSlots    chan struct{}           // one per late pull, up to maxLatePulls
 	heartbeats   *scheduler[*member]
 	budget       *byteBudget
 	activeShards atomic.Int64 // shards being pulled, for the idle poll interval
@@ -58,6 +59,7 @@ func NewManager(logger *slog.Logger, metrics *collector.Metrics, stopTimeout tim
 		transports:  newTransports(),
 		members:     map[string]*member{},
 		discoverers: map[string]*discoverer{},
+		lateSlots:   make(chan struct{}, maxLatePulls),
 	}
 }
 
@@ -430,24 +432,65 @@ func (e *Manager) newPullWorker() func([]*shardState) {
 		sendPulls(inflight)
 		for i := range inflight {
 			p := &inflight[i]
-			if p.err == nil && p.sent != nil && !p.sent.answeredInTime() {
+			if p.err == nil && p.sent != nil && !p.sent.answeredInTime() && e.takeLateSlot() {
 				// Late (its logstore's calls may hang): a goroutine of its
 				// own waits for it, and the polls pipelined behind it are
 				// sent again, so the rest of the batch is not held up.
-				for j := i + 1; j < len(inflight); j++ {
-					p.sent.leaveBehind(inflight[j].sent)
-				}
+				resendBehind(p.sent, inflight[i+1:])
 				late := *p
 				e.latePulls.Go(func() {
 					raw := lateRawBatches.Get().(*rawBatch)
 					e.endPull(&late, raw)
 					lateRawBatches.Put(raw)
+					<-e.lateSlots
 				})
 			} else {
 				e.endPull(p, raw)
 			}
 			inflight[i] = inflightPull{}
 		}
+	}
+}
+
+// maxLatePulls bounds the pulls waiting on goroutines of their own for
+// late answers (and the connections they hold); beyond it a worker waits
+// for a late answer itself, as it does for one in time.
+const maxLatePulls = 256
+
+// takeLateSlot reserves a place for a late pull, if one is free.
+func (e *Manager) takeLateSlot() bool {
+	select {
+	case e.lateSlots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// resendBehind takes the polls pipelined behind a late one off its
+// connection and sends them again, pipelined on a fresh connection: one
+// dial whatever their number. Those already cancelled are not sent.
+func resendBehind(late *sentRequest, pulls []inflightPull) {
+	var ctxs []context.Context
+	var reqs []*leanRequest
+	var idx []int
+	for j := range pulls {
+		f := pulls[j].sent
+		if !late.takeOff(f) {
+			continue
+		}
+		if err := f.ctx.Err(); err != nil {
+			pulls[j].sent, pulls[j].err = nil, err
+			continue
+		}
+		ctxs, reqs, idx = append(ctxs, f.ctx), append(reqs, f.req), append(idx, j)
+	}
+	if len(reqs) == 0 {
+		return
+	}
+	sent, errs := late.t.sendPipelined(ctxs, reqs)
+	for k, j := range idx {
+		pulls[j].sent, pulls[j].err = sent[k], errs[k]
 	}
 }
 
