@@ -81,7 +81,7 @@ type redactPattern struct {
 
 // urlPasswordRE finds the password of a URL's userinfo; schemeSep, which
 // it needs, is looked for first, as most values have no URL.
-var urlPasswordRE = regexp.MustCompile(`(://[^/\s:@"']*):[^/\s@"']+@`)
+var urlPasswordRE = regexp.MustCompile(`(://[^/\s:@"']*):[^/\s"']+@`) // to the last '@' of the authority: p@ss@host
 
 var schemeSep = []byte("://")
 
@@ -130,7 +130,7 @@ func normaliseByte(c byte) byte {
 	switch {
 	case c >= 'A' && c <= 'Z':
 		return c + 'a' - 'A'
-	case c == '-' || c == '.':
+	case c == '-' || c == '.' || c == ' ':
 		return '_'
 	}
 	return c
@@ -316,7 +316,38 @@ func endsSecret(v []byte, e int, wholeLine bool) bool {
 	if wholeLine {
 		return c == '\n' || c == '\r' || c == '"'
 	}
+	if c == 0xEF && e+2 < len(v) && v[e+1] == 0xBC && (v[e+2] == 0x8C || v[e+2] == 0x9B) { // '，' '；'
+		return true
+	}
 	return endsValue(c)
+}
+
+// skipValuePrefix skips what may come before a quoted value: a Python
+// string prefix (b'x', u"x", rb'x') or a PHP var_dump type (string(7) "x").
+func skipValuePrefix(v []byte, j int) int {
+	k := j
+	for k < len(v) && k-j < 2 && strings.IndexByte("bBuUrRfF", v[k]) >= 0 {
+		k++
+	}
+	if k > j && k < len(v) && (v[k] == '"' || v[k] == '\'') {
+		return k
+	}
+	if bytes.HasPrefix(v[j:], []byte("string(")) {
+		k = j + len("string(")
+		for k < len(v) && v[k] >= '0' && v[k] <= '9' {
+			k++
+		}
+		if k < len(v) && v[k] == ')' {
+			k++
+			for k < len(v) && isBlank(v[k]) {
+				k++
+			}
+			if k < len(v) && v[k] == '"' {
+				return k
+			}
+		}
+	}
+	return j
 }
 
 // skipQuoted returns the end of a quoted string ("x", or \"x\" in an
@@ -439,11 +470,14 @@ func (r *Redactor) maskPairs(v []byte) []byte {
 // bare, quoted ("password", \"password\" with escaped set) or in brackets
 // ([password]). "==", "!=", "<=" and ">=" are comparisons, not pairs.
 func pairAt(v []byte, i int) (from, keyStart, keyEnd int, escaped bool) {
-	c := v[i]
+	c, n := v[i], 1
+	if c == 0xEF && i+2 < len(v) && v[i+1] == 0xBC && v[i+2] == 0x9A { // '：', the fullwidth colon of CJK text
+		c, n = ':', 3
+	}
 	if c != '=' && c != ':' {
 		return 0, 0, 0, false
 	}
-	from = i + 1
+	from = i + n
 	if c == '=' {
 		if from < len(v) && v[from] == '=' || i > 0 && (v[i-1] == '=' || v[i-1] == '!' || v[i-1] == '<' || v[i-1] == '>') {
 			return 0, 0, 0, false // token == nil, a != b
@@ -461,8 +495,10 @@ func pairAt(v []byte, i int) (from, keyStart, keyEnd int, escaped bool) {
 	if keyEnd > 0 && v[keyEnd-1] == ']' { // [password] => x
 		keyEnd--
 	}
-	if keyEnd > 0 && (v[keyEnd-1] == '"' || v[keyEnd-1] == '\'') { // "password": or \"password\":
+	var quote byte
+	if keyEnd > 0 && (v[keyEnd-1] == '"' || v[keyEnd-1] == '\'' || v[keyEnd-1] == '`') { // "password": or \"password\":
 		keyEnd--
+		quote = v[keyEnd]
 		if keyEnd > 0 && v[keyEnd-1] == '\\' {
 			keyEnd--
 			escaped = true
@@ -471,6 +507,16 @@ func pairAt(v []byte, i int) (from, keyStart, keyEnd int, escaped bool) {
 	keyStart = keyEnd
 	for keyStart > 0 && isKeyByte(v[keyStart-1]) {
 		keyStart--
+	}
+	if quote != 0 && keyStart > 0 && isBlank(v[keyStart-1]) {
+		// A quoted key may hold blanks ("API Key", "Secret Access Key"):
+		// the whole of it, when its opening quote is near.
+		for k := keyStart - 1; k >= 0 && keyEnd-k <= 64 && (isKeyByte(v[k]) || isBlank(v[k]) || v[k] == quote); k-- {
+			if v[k] == quote {
+				keyStart = k + 1
+				break
+			}
+		}
 	}
 	if keyStart == keyEnd {
 		return 0, 0, 0, false
@@ -582,7 +628,9 @@ func belowSpan(v []byte, j, keyStart int, key []byte, written, escaped bool) (st
 	}
 	if !written {
 		keyIndent := indentAt(v, keyStart)
-		if indentAt(v, k) > keyIndent {
+		// A YAML sequence may sit at its key's indentation (password:\n- a).
+		seq := indentAt(v, k) == keyIndent && isSeqItem(v, k)
+		if indentAt(v, k) > keyIndent || seq {
 			end = k
 			for e := k; e < len(v); {
 				lineEnd := e
@@ -594,7 +642,7 @@ func belowSpan(v []byte, j, keyStart int, key []byte, written, escaped bool) (st
 					blank = blank && isBlank(c)
 				}
 				if !blank {
-					if e > k && indentAt(v, e) <= keyIndent {
+					if in := indentAt(v, e); e > k && in <= keyIndent && !(seq && in == keyIndent && isSeqItem(v, e+in)) {
 						break
 					}
 					end = lineEnd
@@ -623,6 +671,11 @@ func belowSpan(v []byte, j, keyStart int, key []byte, written, escaped bool) (st
 	return start, end, spanWord
 }
 
+// isSeqItem reports whether a YAML sequence item ("- ") starts at v[p].
+func isSeqItem(v []byte, p int) bool {
+	return p < len(v) && v[p] == '-' && (p+1 == len(v) || isBlank(v[p+1]) || v[p+1] == '\n' || v[p+1] == '\r')
+}
+
 // indentAt is the number of blanks that start the line holding v[i].
 func indentAt(v []byte, i int) int {
 	ls := i
@@ -643,6 +696,7 @@ func indentAt(v []byte, i int) int {
 func valueSpan(v []byte, j int, key []byte, escaped bool) (start, end int) {
 	wholeLine := isHeaderLineKey(key)
 	auth := containsName(key, authorizationName)
+	j = skipValuePrefix(v, j)
 	switch {
 	case j+1 < len(v) && v[j] == '\\' && (v[j+1] == '"' || v[j+1] == '\''): // \"...\" inside an escaped string
 		start = j + 2

@@ -21,13 +21,16 @@ var fuzzSecretKeys = []string{
 
 // fuzzTemplates place fuzzSecret (S) as the value of a sensitive key (K)
 // in each syntax the redactor masks. In templates with a line break, I is
-// the key line's indentation plus two blanks: the value is nested deeper.
+// the key line's indentation plus two blanks (the value is nested deeper),
+// J the key line's indentation (a YAML sequence beside its key).
 var fuzzTemplates = []string{
 	"K=S", "K = S", "K: S", "K :S", "K\t=\tS", `"K":"S"`, `"K" : "S"`, `"K"=>"S"`, "K => S", "[K] => S",
 	"'K': 'S'", `K := "S"`, "K:\nIS", "K:\r\nIS tail", "K: |\nIS\nIS", "K:\nS", `{"msg":"K:\n  S"}`,
 	`"K":{"v":"S","n":[1,"}"]}`, `"K":["S",1]`, `"K": [ {"a":"S"} ]`, "<K>S</K>", `<K a="1">S</K>`,
 	`{\"K\":\"S\"}`, `{\"K\":{\"v\":\"S\"}}`, "?K=S&x=1", "Authorization: Bearer S", "Authorization : Basic S",
 	`"Authorization": "Bearer S"`, "bearer S", "https://user:S@host/", "Cookie: a=S; b=1", "K=Basic S",
+	"K：S", "K：S，x", "`K`='S'", "'K': b'S'", `["K"]=> string(5) "S"`, "K:\nJ- S\nJ- S", "https://u:S@S@host/",
+	"Authorization: Hawk S:S", `Authorization: Digest username="S", response="S"`,
 }
 
 // fuzzNoise holds no sensitive name, and no concatenation of it spells one.
@@ -66,6 +69,7 @@ func buildRedactInput(b []byte) (value string, secrets int) {
 			tmpl := fuzzTemplates[r.next()%len(fuzzTemplates)]
 			key := fuzzSecretKeys[r.next()%len(fuzzSecretKeys)]
 			t := strings.ReplaceAll(tmpl, "I", strings.Repeat(" ", indent+2))
+			t = strings.ReplaceAll(t, "J", strings.Repeat(" ", indent))
 			t = strings.ReplaceAll(strings.ReplaceAll(t, "S", fuzzSecret), "K", key) // keys hold S
 			write(t)
 			secrets++

@@ -185,6 +185,20 @@ func TestRedactionOfHeadersAndDescriptiveKeys(t *testing.T) {
 		{"msg", `{"m":"token=abc\nuser=bob"}`, `{"m":"token=***\nuser=bob"}`},
 		{"msg", `{\"password\":hunter2\"}`, `{\"password\":***\"}`},
 		{"msg", `{"cm":"secret:\n  token: abc\n  id: 7"}`, `{"cm":"secret:\n  token: ***\n  id: 7"}`},
+		// CJK punctuation, quoted keys with blanks or backticks, string
+		// prefixes, YAML sequences at their key's indentation, '@' in a URL
+		// password.
+		{"msg", "用户登录 password：hunter2，status：500", "用户登录 password：***，status：500"},
+		{"msg", "AccessKeySecret：abc；region：cn", "AccessKeySecret：***；region：cn"},
+		{"body", `{"API Key": "abc123", "Secret Access Key": "wJalr", "User Name": "bob"}`, `{"API Key": "***", "Secret Access Key": "***", "User Name": "bob"}`},
+		{"sql", "UPDATE `users` SET `password`='hunter2' WHERE id=1", "UPDATE `users` SET `password`='***' WHERE id=1"},
+		{"msg", "{'password': b'hunter2', 'user': u'bob'}", "{'password': b'***', 'user': u'bob'}"},
+		{"msg", `["password"]=> string(7) "hunter2" ["user"]=> string(3) "bob"`, `["password"]=> string(7) "***" ["user"]=> string(3) "bob"`},
+		{"msg", `["password"]=>` + "\n  " + `string(7) "hunter2"`, `["password"]=>` + "\n  ***"},
+		{"yaml", "password:\n- hunter2\n- hunter3\nuser: bob", "password:\n***\nuser: bob"},
+		{"yaml", "spec:\n  tokens:\n  - abc\n  - def\n  user: x", "spec:\n  tokens:\n  ***\n  user: x"},
+		{"url", "redis://default:p@ss@redis:6379/0", "redis://default:***@redis:6379/0"},
+		{"url", "https://user:pw@host/path?x=a@b", "https://user:***@host/path?x=a@b"},
 	} {
 		if got := string(r.Redact([]byte(c.key), []byte(c.value))); got != c.want {
 			t.Errorf("Redact(%s, %q) = %q, want %q", c.key, c.value, got, c.want)
