@@ -119,11 +119,12 @@ func DefaultRedactor() *Redactor { return defaultRedactor }
 
 // normaliseKey lowercases ASCII and reads '-' and '.' as '_'.
 func normaliseKey(k []byte) []byte {
+	k = bytes.TrimSpace(k)
 	out := make([]byte, len(k))
 	for i, c := range k {
 		out[i] = normaliseByte(c)
 	}
-	return []byte(strings.TrimSpace(string(out)))
+	return out
 }
 
 func normaliseByte(c byte) byte {
@@ -322,6 +323,23 @@ func endsSecret(v []byte, e int, wholeLine bool) bool {
 	return endsValue(c)
 }
 
+// looksLikeScheme: a known scheme, or a capitalised word of letters only
+// (OSS, Hawk, SharedKey), which API keys and hex tokens are not.
+func looksLikeScheme(word []byte) bool {
+	if isAuthScheme(word) {
+		return true
+	}
+	if len(word) > 20 || word[0] < 'A' || word[0] > 'Z' {
+		return false
+	}
+	for _, c := range word {
+		if !isLetter(c) {
+			return false
+		}
+	}
+	return true
+}
+
 // skipValuePrefix skips what may come before a quoted value: a Python
 // string prefix (b'x', u"x", rb'x') or a PHP var_dump type (string(7) "x").
 func skipValuePrefix(v []byte, j int) int {
@@ -390,7 +408,7 @@ func schemeEnd(v []byte, start, end int) int {
 	for w < end && w-start <= 32 && (isLetter(v[w]) || v[w] >= '0' && v[w] <= '9' || v[w] == '-') {
 		w++
 	}
-	if w == start || w == end || !isBlank(v[w]) {
+	if w == start || w == end || !isBlank(v[w]) || !looksLikeScheme(v[start:w]) {
 		return start
 	}
 	for w < end && isBlank(v[w]) {
@@ -422,7 +440,7 @@ func (r *Redactor) maskPairs(v []byte) []byte {
 	keyFloor := 0             // keys start here or later, not inside a masked span
 	budget := 4*len(v) + 4096 // bytes hiddenPair may scan: linear time whatever v
 	for i := 0; i < len(v); i++ {
-		from, keyStart, keyEnd, escaped := pairAt(v, i)
+		from, keyStart, keyEnd, escaped := pairAt(v, i, keyFloor)
 		if from == 0 || keyStart < keyFloor || !r.SensitiveKey(v[keyStart:keyEnd]) {
 			continue
 		}
@@ -443,7 +461,7 @@ func (r *Redactor) maskPairs(v []byte) []byte {
 			if i < 0 {
 				break
 			}
-			if scan = i + 1; s < end {
+			if scan = i + 1; s <= end {
 				end = e
 				continue
 			}
@@ -468,8 +486,10 @@ func (r *Redactor) maskPairs(v []byte) []byte {
 // value may start (0: there is no pair at i), v[keyStart:keyEnd] its key.
 // The separator is '=', ':', "=>" or ":=", with blanks around it; the key
 // bare, quoted ("password", \"password\" with escaped set) or in brackets
-// ([password]). "==", "!=", "<=" and ">=" are comparisons, not pairs.
-func pairAt(v []byte, i int) (from, keyStart, keyEnd int, escaped bool) {
+// ([password]). "==", "!=", "<=" and ">=" are comparisons, not pairs. A
+// quoted key's opening quote is not looked for before floor (the end of
+// what was masked).
+func pairAt(v []byte, i, floor int) (from, keyStart, keyEnd int, escaped bool) {
 	c, n := v[i], 1
 	if c == 0xEF && i+2 < len(v) && v[i+1] == 0xBC && v[i+2] == 0x9A { // '：', the fullwidth colon of CJK text
 		c, n = ':', 3
@@ -511,7 +531,7 @@ func pairAt(v []byte, i int) (from, keyStart, keyEnd int, escaped bool) {
 	if quote != 0 && keyStart > 0 && isBlank(v[keyStart-1]) {
 		// A quoted key may hold blanks ("API Key", "Secret Access Key"):
 		// the whole of it, when its opening quote is near.
-		for k := keyStart - 1; k >= 0 && keyEnd-k <= 64 && (isKeyByte(v[k]) || isBlank(v[k]) || v[k] == quote); k-- {
+		for k := keyStart - 1; k >= floor && keyEnd-k <= 64 && (isKeyByte(v[k]) || isBlank(v[k]) || v[k] == quote); k-- {
 			if v[k] == quote {
 				keyStart = k + 1
 				break
@@ -530,7 +550,7 @@ func pairAt(v []byte, i int) (from, keyStart, keyEnd int, escaped bool) {
 // v is the value (masked rather than measured).
 func (r *Redactor) hiddenPair(v []byte, scan, start, end int, budget *int) (i, s, e int) {
 	for i = scan; i < end && end < len(v); i++ {
-		from, keyStart, keyEnd, escaped := pairAt(v, i)
+		from, keyStart, keyEnd, escaped := pairAt(v, i, start)
 		if from == 0 || keyStart < start || !r.SensitiveKey(v[keyStart:keyEnd]) {
 			continue
 		}

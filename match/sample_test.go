@@ -170,6 +170,10 @@ func TestRedactionOfHeadersAndDescriptiveKeys(t *testing.T) {
 		{"msg", `Authorization: Digest username="bob", response="abc", nonce="x"`, "Authorization: Digest ***"},
 		{"msg", `"Authorization": "SharedKey acct:sig"`, `"Authorization": "SharedKey ***"`},
 		{"msg", "Authorization: abc123", "Authorization: ***"},
+		{"msg", "level=info authorization=0123456789abcdef0123456789abcdef path=/x", "level=info authorization=***"},
+		{"msg", "proxy_authorization=sk-abc123 method=GET", "proxy_authorization=***"},
+		{"msg", `"Authorization": "k2 extra"`, `"Authorization": "***"`},
+		{"msg", `"Authorization": "Hawk id=x, mac=y"`, `"Authorization": "Hawk ***"`},
 		{"msg", "Authorization: Bearer abc.def\nnext: 1", "Authorization: Bearer ***\nnext: 1"},
 		{"msg", "cookie_domain=x.com status=500 path=/api/x", "cookie_domain=*** status=500 path=/api/x"},
 		{"msg", `{"h":"Authorization: Digest username=\"bob\", response=\"abc\"","n":1}`, `{"h":"Authorization: Digest ***","n":1}`},
@@ -221,6 +225,22 @@ func TestRedactTakesLinearTime(t *testing.T) {
 		r.Redact([]byte("msg"), []byte(v))
 		if took := time.Since(began); took > 2*time.Second {
 			t.Errorf("%s: %d bytes took %s", name, len(v), took)
+		}
+	}
+}
+
+// TestRedactingTwiceChangesNothing: inputs where a second pass once found
+// a pair the first had skipped.
+func TestRedactingTwiceChangesNothing(t *testing.T) {
+	r := DefaultRedactor()
+	for _, v := range []string{
+		"`pwd pwd`:`pwd pwd`:`pwd pwd`:",
+		"token://Authorization:=}",
+		"Cookie: a=1; token=x\nb",
+	} {
+		once := r.Redact([]byte("msg"), []byte(v))
+		if twice := r.Redact([]byte("msg"), once); string(twice) != string(once) {
+			t.Errorf("%q: once %q, twice %q", v, once, twice)
 		}
 	}
 }
