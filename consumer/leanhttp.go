@@ -353,8 +353,11 @@ type sentRequest struct {
 	pipelined bool
 	position  int  // in its pipeline: 0 for the first request
 	late      bool // not answered within answerWindow (see answeredInTime)
-	sentAt    time.Time
-	deadline  time.Time // the connection's deadline for this request
+	// windowFrom, when set, starts its answer window instead of sentAt: it
+	// was sent again after a late answer held it up.
+	windowFrom time.Time
+	sentAt     time.Time
+	deadline   time.Time // the connection's deadline for this request
 }
 
 // send writes req on a connection of its own (idle or new).
@@ -471,9 +474,13 @@ func (t *leanTransport) sendPipelined(ctxs []context.Context, reqs []*leanReques
 		end := min(start+pipelineDepth, len(reqs))
 		conn, err := t.getConn(ctxs[start], r.key)
 		if err != nil {
-			// Each on its own: the error may be the first one's context.
 			for i := start; i < end; i++ {
-				sent[i], errs[i] = t.send(ctxs[i], reqs[i])
+				if ctxs[start].Err() != nil {
+					// Each on its own: the error was the first one's context.
+					sent[i], errs[i] = t.send(ctxs[i], reqs[i])
+				} else {
+					errs[i] = err // a failed dial is not tried again for each
+				}
 			}
 			continue
 		}
@@ -532,7 +539,7 @@ func (s *sentRequest) answeredInTime() bool {
 	if c == nil || c.broken || c.br.Buffered() > 0 || s.ctx.Err() != nil {
 		return true // receive deals with it at once
 	}
-	until := s.sentAt.Add(s.t.answerWindow())
+	until := s.windowStart().Add(s.t.answerWindow())
 	if !until.Before(s.deadline) {
 		return true // its own deadline comes first
 	}
@@ -561,12 +568,20 @@ func (s *sentRequest) answeredInTime() bool {
 	return !s.late
 }
 
+// windowStart is when the request's answer window began.
+func (s *sentRequest) windowStart() time.Time {
+	if !s.windowFrom.IsZero() {
+		return s.windowFrom
+	}
+	return s.sentAt
+}
+
 // takeOff takes f off s's connection when it was pipelined after s,
 // before s is handed to another goroutine, and reports whether it did:
 // the caller sends f's request again, and s's connection is closed after
 // s's answer.
 func (s *sentRequest) takeOff(f *sentRequest) bool {
-	if f == nil || !s.pipelined || f.conn != s.conn || !f.pipelined || f.position <= s.position {
+	if !s.behind(f) {
 		return false
 	}
 	f.stopWatch()
@@ -574,6 +589,11 @@ func (s *sentRequest) takeOff(f *sentRequest) bool {
 	f.conn = nil
 	s.conn.closeAfter = true
 	return true
+}
+
+// behind reports whether f is pipelined after s on s's connection.
+func (s *sentRequest) behind(f *sentRequest) bool {
+	return f != nil && s.pipelined && f.pipelined && f.conn == s.conn && f.position > s.position
 }
 
 // pipelining reports whether requests may share a connection: until a

@@ -654,3 +654,65 @@ func TestLeanTransportLeavesALateAnswerBehind(t *testing.T) {
 		t.Fatalf("the cancelled request: %q", got)
 	}
 }
+
+// TestLeanTransportAStalledHostHoldsAWorkerAboutOneWindow: when every poll
+// of a pipeline hangs, a worker reading it as the pull worker does (late
+// answers to goroutines, the rest resent) is held about one answer window
+// plus a short grace for each poll, not a whole window for each (32 ×
+// 400 ms); every answer still arrives once the host answers.
+func TestLeanTransportAStalledHostHoldsAWorkerAboutOneWindow(t *testing.T) {
+	stalled := make(chan struct{})
+	var once sync.Once
+	release := func() { once.Do(func() { close(stalled) }) }
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-stalled
+		_, _ = io.WriteString(w, r.URL.Path)
+	}))
+	defer srv.Close()
+	defer release() // before srv.Close: handlers must return
+	host := strings.TrimPrefix(srv.URL, "http://")
+	tr := newLeanTransport(nil, "", 10*time.Second)
+	defer tr.close()
+
+	uris := make([]string, pipelineDepth)
+	for i := range uris {
+		uris[i] = "/p" + strconv.Itoa(i)
+	}
+	ctxs, reqs := pipelineRequests(host, uris...)
+	sent, errs := tr.sendPipelined(ctxs, reqs)
+	pulls := make([]inflightPull, len(sent))
+	for i := range sent {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		pulls[i].sent = sent[i]
+	}
+	answers := make([]string, len(pulls))
+	var late sync.WaitGroup
+	began := time.Now()
+	for i := range pulls {
+		p := &pulls[i]
+		if p.err != nil {
+			t.Fatalf("poll %d could not be sent again: %v", i, p.err)
+		}
+		if p.sent.answeredInTime() {
+			t.Fatalf("poll %d reported in time from a server that answers nothing", i)
+		}
+		resendBehind(p.sent, pulls[i+1:])
+		s := p.sent
+		late.Go(func() { answers[i] = readAnswer(s) })
+	}
+	held := time.Since(began)
+	bound := minAnswerWindow + time.Duration(pipelineDepth)*100*time.Millisecond
+	t.Logf("a stalled host held the worker %s for %d polls (bound %s)", held.Round(time.Millisecond), pipelineDepth, bound)
+	if held > bound {
+		t.Errorf("a stalled host held the worker %s, want about one window plus a grace a poll (under %s)", held.Round(time.Millisecond), bound)
+	}
+	release()
+	late.Wait()
+	for i, got := range answers {
+		if want := "/p" + strconv.Itoa(i); got != want {
+			t.Errorf("answer %d: %q, want %q", i, got, want)
+		}
+	}
+}

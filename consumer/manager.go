@@ -469,7 +469,10 @@ func (e *Manager) takeLateSlot() bool {
 
 // resendBehind takes the polls pipelined behind a late one off its
 // connection and sends them again, pipelined on a fresh connection: one
-// dial whatever their number. Those already cancelled are not sent.
+// dial whatever their number. Those already cancelled are not sent. When a
+// host stalls as a whole, each round finds the next one late and resends
+// the rest: a pipeline of n costs n rounds and n²/2 requests, once per
+// request_timeout, as the late polls wait that long before their next.
 func resendBehind(late *sentRequest, pulls []inflightPull) {
 	var ctxs []context.Context
 	var reqs []*leanRequest
@@ -491,6 +494,12 @@ func resendBehind(late *sentRequest, pulls []inflightPull) {
 	sent, errs := late.t.sendPipelined(ctxs, reqs)
 	for k, j := range idx {
 		pulls[j].sent, pulls[j].err = sent[k], errs[k]
+		if sent[k] != nil {
+			// Their window runs from the first sending: when a host stalls
+			// as a whole, each poll resent is found late within a short
+			// grace rather than a whole window each.
+			sent[k].windowFrom = late.windowStart()
+		}
 	}
 }
 
