@@ -591,6 +591,23 @@ func (s *sentRequest) takeOff(f *sentRequest) bool {
 	return true
 }
 
+// onBrokenPipeline reports whether s is pipelined on a connection an
+// earlier answer broke: receive would send it again alone.
+func (s *sentRequest) onBrokenPipeline() bool {
+	return s.pipelined && s.conn != nil && s.conn.broken
+}
+
+// leaveBroken takes s off conn, which an earlier answer broke (and closed),
+// and reports whether it did; the caller sends s's request again.
+func (s *sentRequest) leaveBroken(conn *leanConn) bool {
+	if !s.pipelined || s.conn != conn || !conn.broken {
+		return false
+	}
+	s.stopWatch()
+	s.conn = nil
+	return true
+}
+
 // behind reports whether f is pipelined after s on s's connection.
 func (s *sentRequest) behind(f *sentRequest) bool {
 	return f != nil && s.pipelined && f.pipelined && f.conn == s.conn && f.position > s.position

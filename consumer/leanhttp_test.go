@@ -655,11 +655,37 @@ func TestLeanTransportLeavesALateAnswerBehind(t *testing.T) {
 	}
 }
 
+// workerReads reads pulls with readAnswers as a pull worker does, late
+// answers on goroutines of their own, and returns each answer (or error
+// text) once all have come, and how long the worker itself was held.
+func workerReads(pulls []inflightPull) (answers []string, held time.Duration, waitLate func()) {
+	answers = make([]string, len(pulls))
+	index := map[*shardState]int{}
+	for i := range pulls {
+		pulls[i].sh = &shardState{id: i}
+		index[pulls[i].sh] = i
+	}
+	read := func(p *inflightPull) string {
+		if p.err != nil {
+			return "error: " + p.err.Error()
+		}
+		return readAnswer(p.sent)
+	}
+	var late sync.WaitGroup
+	began := time.Now()
+	readAnswers(pulls, func() bool { return true }, func(p *inflightPull) {
+		answers[index[p.sh]] = read(p)
+	}, func(p inflightPull) {
+		late.Go(func() { answers[index[p.sh]] = read(&p) })
+	})
+	return answers, time.Since(began), late.Wait
+}
+
 // TestLeanTransportAStalledHostHoldsAWorkerAboutOneWindow: when every poll
-// of a pipeline hangs, a worker reading it as the pull worker does (late
-// answers to goroutines, the rest resent) is held about one answer window
-// plus a short grace for each poll, not a whole window for each (32 ×
-// 400 ms); every answer still arrives once the host answers.
+// of a pipeline hangs, a worker reading it (late answers to goroutines,
+// the rest resent) is held about one answer window plus a short grace for
+// each poll, not a whole window for each (32 × 400 ms); every answer still
+// arrives once the host answers.
 func TestLeanTransportAStalledHostHoldsAWorkerAboutOneWindow(t *testing.T) {
 	stalled := make(chan struct{})
 	var once sync.Once
@@ -678,6 +704,73 @@ func TestLeanTransportAStalledHostHoldsAWorkerAboutOneWindow(t *testing.T) {
 	for i := range uris {
 		uris[i] = "/p" + strconv.Itoa(i)
 	}
+	answers, held, waitLate := workerReads(pipelinePulls(t, tr, host, uris...))
+	bound := minAnswerWindow + time.Duration(pipelineDepth)*100*time.Millisecond
+	t.Logf("a stalled host held the worker %s for %d polls (bound %s)", held.Round(time.Millisecond), pipelineDepth, bound)
+	if held > bound {
+		t.Errorf("a stalled host held the worker %s, want about one window plus a grace a poll (under %s)", held.Round(time.Millisecond), bound)
+	}
+	release()
+	waitLate()
+	for i, got := range answers {
+		if want := "/p" + strconv.Itoa(i); got != want {
+			t.Errorf("answer %d: %q, want %q", i, got, want)
+		}
+	}
+}
+
+// TestLeanTransportABrokenPipelineIsResentTogether: the server ends a
+// connection after its second answer (Connection: close); the polls behind
+// are sent again together, and one of them that hangs is left late like
+// any other, not waited for by the worker.
+func TestLeanTransportABrokenPipelineIsResentTogether(t *testing.T) {
+	stalled := make(chan struct{})
+	var once sync.Once
+	release := func() { once.Do(func() { close(stalled) }) }
+	var opened atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/close":
+			w.Header().Set("Connection", "close")
+		case "/hang":
+			<-stalled
+		}
+		_, _ = io.WriteString(w, r.URL.Path)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	defer release()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	tr := newLeanTransport(nil, "", 10*time.Second)
+	defer tr.close()
+
+	answers, held, waitLate := workerReads(pipelinePulls(t, tr, host, "/a", "/close", "/hang", "/b", "/c"))
+	if bound := minAnswerWindow + time.Second; held > bound {
+		t.Errorf("a hanging poll behind a broken pipeline held the worker %s (bound %s)", held.Round(time.Millisecond), bound)
+	}
+	release()
+	waitLate()
+	if got, want := strings.Join(answers, " "), "/a /close /hang /b /c"; got != want {
+		t.Errorf("answers %q, want %q", got, want)
+	}
+	// The pipeline's connection, one for the three sent again together, one
+	// for the two behind the hanging one.
+	if n := opened.Load(); n != 3 {
+		t.Errorf("%d connections opened, want 3", n)
+	}
+	if !tr.pipelining() {
+		t.Error("an announced close turned pipelining off")
+	}
+}
+
+// pipelinePulls sends GETs of uris pipelined, as pulls.
+func pipelinePulls(t *testing.T, tr *leanTransport, host string, uris ...string) []inflightPull {
+	t.Helper()
 	ctxs, reqs := pipelineRequests(host, uris...)
 	sent, errs := tr.sendPipelined(ctxs, reqs)
 	pulls := make([]inflightPull, len(sent))
@@ -687,32 +780,5 @@ func TestLeanTransportAStalledHostHoldsAWorkerAboutOneWindow(t *testing.T) {
 		}
 		pulls[i].sent = sent[i]
 	}
-	answers := make([]string, len(pulls))
-	var late sync.WaitGroup
-	began := time.Now()
-	for i := range pulls {
-		p := &pulls[i]
-		if p.err != nil {
-			t.Fatalf("poll %d could not be sent again: %v", i, p.err)
-		}
-		if p.sent.answeredInTime() {
-			t.Fatalf("poll %d reported in time from a server that answers nothing", i)
-		}
-		resendBehind(p.sent, pulls[i+1:])
-		s := p.sent
-		late.Go(func() { answers[i] = readAnswer(s) })
-	}
-	held := time.Since(began)
-	bound := minAnswerWindow + time.Duration(pipelineDepth)*100*time.Millisecond
-	t.Logf("a stalled host held the worker %s for %d polls (bound %s)", held.Round(time.Millisecond), pipelineDepth, bound)
-	if held > bound {
-		t.Errorf("a stalled host held the worker %s, want about one window plus a grace a poll (under %s)", held.Round(time.Millisecond), bound)
-	}
-	release()
-	late.Wait()
-	for i, got := range answers {
-		if want := "/p" + strconv.Itoa(i); got != want {
-			t.Errorf("answer %d: %q, want %q", i, got, want)
-		}
-	}
+	return pulls
 }

@@ -430,25 +430,37 @@ func (e *Manager) newPullWorker() func([]*shardState) {
 			}
 		}
 		sendPulls(inflight)
-		for i := range inflight {
-			p := &inflight[i]
-			if p.err == nil && p.sent != nil && !p.sent.answeredInTime() && e.takeLateSlot() {
-				// Late (its logstore's calls may hang): a goroutine of its
-				// own waits for it, and the polls pipelined behind it are
-				// sent again, so the rest of the batch is not held up.
-				resendBehind(p.sent, inflight[i+1:])
-				late := *p
-				e.latePulls.Go(func() {
-					raw := lateRawBatches.Get().(*rawBatch)
-					e.endPull(&late, raw)
-					lateRawBatches.Put(raw)
-					<-e.lateSlots
-				})
-			} else {
-				e.endPull(p, raw)
-			}
-			inflight[i] = inflightPull{}
+		readAnswers(inflight, e.takeLateSlot, func(p *inflightPull) { e.endPull(p, raw) }, func(late inflightPull) {
+			e.latePulls.Go(func() {
+				raw := lateRawBatches.Get().(*rawBatch)
+				e.endPull(&late, raw)
+				lateRawBatches.Put(raw)
+				<-e.lateSlots
+			})
+		})
+	}
+}
+
+// readAnswers ends a batch's pulls in order, as a pull worker does: end
+// reads an answer in time; one late (its logstore's calls may hang) goes
+// to endLate, which waits for it on a goroutine of its own, when
+// takeLateSlot allows, and the polls pipelined behind it are sent again,
+// so the rest of the batch is not held up. Polls left on a connection an
+// earlier answer broke are sent again together too, rather than each
+// alone while the worker waits. pulls are cleared as they end.
+func readAnswers(pulls []inflightPull, takeLateSlot func() bool, end func(*inflightPull), endLate func(inflightPull)) {
+	for i := range pulls {
+		p := &pulls[i]
+		if p.err == nil && p.sent != nil && p.sent.onBrokenPipeline() {
+			resendFrom(p.sent, pulls[i:])
 		}
+		if p.err == nil && p.sent != nil && !p.sent.answeredInTime() && takeLateSlot() {
+			resendBehind(p.sent, pulls[i+1:])
+			endLate(*p)
+		} else {
+			end(p)
+		}
+		pulls[i] = inflightPull{}
 	}
 }
 
@@ -474,12 +486,26 @@ func (e *Manager) takeLateSlot() bool {
 // the rest: a pipeline of n costs n rounds and n²/2 requests, once per
 // request_timeout, as the late polls wait that long before their next.
 func resendBehind(late *sentRequest, pulls []inflightPull) {
+	resend(pulls, late.windowStart(), late.takeOff)
+}
+
+// resendFrom sends again, pipelined on a fresh connection, first and the
+// polls after it on its connection, which an earlier answer broke.
+func resendFrom(first *sentRequest, pulls []inflightPull) {
+	broken := first.conn
+	resend(pulls, first.windowStart(), func(f *sentRequest) bool { return f.leaveBroken(broken) })
+}
+
+// resend sends again, pipelined, the polls that take takes off their
+// connection (those already cancelled get their cancellation as error);
+// their answer window runs from windowFrom.
+func resend(pulls []inflightPull, windowFrom time.Time, take func(*sentRequest) bool) {
 	var ctxs []context.Context
 	var reqs []*leanRequest
 	var idx []int
 	for j := range pulls {
 		f := pulls[j].sent
-		if !late.takeOff(f) {
+		if f == nil || !take(f) {
 			continue
 		}
 		if err := f.ctx.Err(); err != nil {
@@ -491,14 +517,14 @@ func resendBehind(late *sentRequest, pulls []inflightPull) {
 	if len(reqs) == 0 {
 		return
 	}
-	sent, errs := late.t.sendPipelined(ctxs, reqs)
+	sent, errs := pulls[idx[0]].sent.t.sendPipelined(ctxs, reqs)
 	for k, j := range idx {
 		pulls[j].sent, pulls[j].err = sent[k], errs[k]
 		if sent[k] != nil {
 			// Their window runs from the first sending: when a host stalls
 			// as a whole, each poll resent is found late within a short
 			// grace rather than a whole window each.
-			sent[k].windowFrom = late.windowStart()
+			sent[k].windowFrom = windowFrom
 		}
 	}
 }
