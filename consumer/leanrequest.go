@@ -113,7 +113,7 @@ func (s *sentRequest) attach(conn *leanConn) {
 	if s.ctx.Done() == nil {
 		return
 	}
-	pipelined := s.pipelined // read here: leaving a pipeline changes s.pipelined while the hook may run
+	pipelined := s.pipelined // read once: write clears s.pipelined on a resend while an old hook may still run
 	s.stopWatch = context.AfterFunc(s.ctx, func() {
 		if !pipelined || conn.reading.Load() == s {
 			_ = conn.SetDeadline(time.Unix(1, 0))
